@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { errorMessage, isKnownError } from '../errors.js';
+
+/**
+ * Each command lives in cli/commands/<name>.ts and exports `register(program)`. They are imported lazily so
+ * that `redis-shard notify` (run by Sentinel on every failover) loads only what it needs.
+ */
+const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  init: () => import('./commands/init.js'),
+  up: () => import('./commands/up.js'),
+  down: () => import('./commands/down.js'),
+  status: () => import('./commands/status.js'),
+  data: () => import('./commands/data.js'),
+  bench: () => import('./commands/bench.js'),
+  doctor: () => import('./commands/doctor.js'),
+  locate: () => import('./commands/locate.js'),
+  agent: () => import('./commands/agent.js'),
+  notify: () => import('./commands/notify.js'),
+  'failover-test': () => import('./commands/failover-test.js'),
+  services: () => import('./commands/services.js'),
+  proxy: () => import('./commands/proxy.js'),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('redis-shard')
+    .description('Sharded, highly available Redis: twemproxy + Sentinel, kept in step by an agent')
+    .option('-c, --config <file>', 'deployment description (default: ./redis-shard.yml, else the built-in default)')
+    .showHelpAfterError('(run redis-shard --help for usage)')
+    .exitOverride();
+  const wanted = argv.slice(2).find((a) => !a.startsWith('-'));
+  const names = wanted && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
+  for (const name of names) {
+    try {
+      (await COMMANDS[name]!()).register(program);
+    } catch (e) {
+      // A command module not built yet must not take the others down with it.
+      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    }
+  }
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (isKnownError(e)) {
+      process.stderr.write(`redis-shard: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`redis-shard: unexpected error: ${errorMessage(e)}\n${(e as Error)?.stack ?? ''}\n`);
+    return 70;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`redis-shard: ${errorMessage(e)}\n`);
+    process.exitCode = 70;
+  },
+);

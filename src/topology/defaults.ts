@@ -1,0 +1,72 @@
+import type { DescriptionInput } from './schema.js';
+
+/** The deployment used when there is no description file: design.md, "Default deployment". */
+export const DEFAULT_DESCRIPTION: DescriptionInput = {
+  stateDir: '.redis-shard',
+  shards: [
+    { name: 's1', master: '127.0.0.1:6666', instances: ['127.0.0.1:6666', '127.0.0.1:6667', '127.0.0.1:6668'] },
+    { name: 's2', master: '127.0.0.1:7666', instances: ['127.0.0.1:7666', '127.0.0.1:7667', '127.0.0.1:7668'] },
+  ],
+  sentinel: { instances: ['127.0.0.1:26379', '127.0.0.1:26380', '127.0.0.1:26381'], quorum: 2 },
+  proxy: { listen: '127.0.0.1:22121', stats: '127.0.0.1:22222' },
+};
+
+export const DEFAULT_FILE_NAME = 'redis-shard.yml';
+
+/** What `redis-shard init` writes: the default deployment, every setting shown with why it is what it is. */
+export const COMMENTED_DEFAULT = `# redis-shard deployment description.
+# Every address is host:port. \`redis-shard up\` starts only the parts whose host is this machine's.
+
+# pid, log, data and rendered config files. Relative paths are relative to this file's folder.
+stateDir: .redis-shard
+
+# Each shard is one master plus replicas. "master" is only the master at first start: after that,
+# Sentinel decides, and later starts keep its choice. The shard name is the server name on the ketama
+# ring, so a failover changes an address and moves no key.
+shards:
+  - name: s1
+    master: 127.0.0.1:6666
+    instances: [127.0.0.1:6666, 127.0.0.1:6667, 127.0.0.1:6668]
+    weight: 1
+  - name: s2
+    master: 127.0.0.1:7666
+    instances: [127.0.0.1:7666, 127.0.0.1:7667, 127.0.0.1:7668]
+    weight: 1
+
+sentinel:
+  instances: [127.0.0.1:26379, 127.0.0.1:26380, 127.0.0.1:26381]
+  quorum: 2                     # sentinels that must agree a master is down
+  downAfterMilliseconds: 1000   # detection time; most of a failover's downtime. Use 3000-5000 across hosts.
+  failoverTimeout: 10000
+  parallelSyncs: 2
+
+# The nutcracker (twemproxy) pool. Keys are nutcracker's own.
+proxy:
+  name: redis-shard
+  listen: 127.0.0.1:22121
+  stats: 127.0.0.1:22222        # nutcracker's default is every interface; keep it on loopback
+  hash: fnv1a_64
+  distribution: ketama
+  # hash_tag: "{}"              # keys sharing the part inside {} land on the same shard
+  timeout: 2000                 # ms; nutcracker's own default is to wait forever
+  auto_eject_hosts: false       # Sentinel handles failure; ejecting would move keys to other shards
+  server_retry_timeout: 2000
+  server_failure_limit: 1
+  preconnect: true
+
+redis:
+  # A master refuses writes unless 1 replica is connected and at most 10 s behind: an isolated master,
+  # or the last survivor of a shard, stops taking writes it would lose. Set 0 to favour availability.
+  minReplicasToWrite: 1
+  minReplicasMaxLag: 10
+  appendonly: true
+
+agent:
+  apply: supervise              # supervise | staging | exec
+  # stagingFile: /var/lib/redis-shard/nutcracker.staged.yml   # staging mode
+  # exec: [/usr/local/bin/reload-proxy]                       # exec mode; the config path is appended
+  reconcileIntervalMs: 1000
+
+# auth:
+#   passwordFile: /etc/redis-shard/password   # or passwordEnv: REDIS_SHARD_PASSWORD
+`;

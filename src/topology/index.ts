@@ -1,0 +1,6 @@
+export * from './address.js';
+export * from './schema.js';
+export * from './defaults.js';
+export * from './load.js';
+export * from './paths.js';
+export * from './password.js';

@@ -1,0 +1,133 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve, isAbsolute } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { ZodError } from 'zod';
+import { InvalidInputError } from '../errors.js';
+import { DEFAULT_DESCRIPTION, DEFAULT_FILE_NAME } from './defaults.js';
+import { descriptionSchema, type Description } from './schema.js';
+
+/** A validated description plus where it came from and its paths made absolute. */
+export interface Topology extends Description {
+  /** Absolute path of the description file, or null for the built-in default. */
+  file: string | null;
+  /** Absolute state directory. */
+  stateDir: string;
+  /** Absolute path of agent.stagingFile in staging mode (defaults into the state dir). */
+  stagingFile: string;
+  /** Absolute path of auth.passwordFile when given. */
+  passwordFile: string | null;
+}
+
+export interface LoadOptions {
+  /** Explicit --config FILE. */
+  config?: string;
+  /** Folder to look for redis-shard.yml in, and base for the default state dir. */
+  cwd?: string;
+}
+
+/**
+ * Loads the description: --config FILE, else ./redis-shard.yml, else the default deployment.
+ * Every error names the file and the field path, and nothing is started by a caller that gets one.
+ */
+export function loadTopology(opts: LoadOptions = {}): Topology {
+  const cwd = opts.cwd ?? process.cwd();
+  let file: string | null = null;
+  if (opts.config !== undefined) {
+    file = resolve(cwd, opts.config);
+    if (!existsSync(file)) throw new InvalidInputError(`${opts.config}: no such file (given with --config)`);
+  } else if (existsSync(resolve(cwd, DEFAULT_FILE_NAME))) {
+    file = resolve(cwd, DEFAULT_FILE_NAME);
+  }
+  if (file === null) return fromObject(DEFAULT_DESCRIPTION, null, cwd);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InvalidInputError(`${file}: cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  return parseTopology(text, file);
+}
+
+/** Parses description text; `file` is used for messages and as the base of relative paths. */
+export function parseTopology(text: string, file: string): Topology {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new InvalidInputError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`);
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InvalidInputError(`${file}: expected a mapping with shards, sentinel and proxy at the top level`);
+  }
+  return fromObject(raw, file, dirname(file));
+}
+
+export function fromObject(raw: unknown, file: string | null, baseDir: string): Topology {
+  const label = file ?? '(default deployment)';
+  const parsed = descriptionSchema.safeParse(raw);
+  if (!parsed.success) throw new InvalidInputError(`${label}: ${formatZodError(parsed.error)}`);
+  const d = parsed.data;
+  const problems = crossCheck(d);
+  if (problems.length > 0) throw new InvalidInputError(`${label}: ${problems.join('; ')}`);
+  const stateDir = isAbsolute(d.stateDir) ? d.stateDir : resolve(baseDir, d.stateDir);
+  const stagingFile = d.agent.stagingFile
+    ? resolve(baseDir, d.agent.stagingFile)
+    : resolve(stateDir, 'proxy', 'nutcracker.staged.yml');
+  const passwordFile = d.auth?.passwordFile ? resolve(baseDir, d.auth.passwordFile) : null;
+  return { ...d, file, stateDir, stagingFile, passwordFile };
+}
+
+function formatZodError(err: ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.length ? formatPath(i.path) : '(top level)';
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+}
+
+/** Rules that span fields, which a per-field schema cannot state. */
+function crossCheck(d: Description): string[] {
+  const out: string[] = [];
+  const names = new Set<string>();
+  const owners = new Map<string, string>();
+  const claim = (addr: string, who: string) => {
+    const prev = owners.get(addr);
+    if (prev) out.push(`${who}: address ${addr} is already used by ${prev}`);
+    else owners.set(addr, who);
+  };
+  d.shards.forEach((s, i) => {
+    if (names.has(s.name)) out.push(`shards[${i}].name: "${s.name}" is used by another shard`);
+    names.add(s.name);
+    if (!s.instances.includes(s.master)) {
+      out.push(`shards[${i}].master: ${s.master} is not one of shards[${i}].instances`);
+    }
+    s.instances.forEach((a, j) => claim(a, `shards[${i}].instances[${j}]`));
+  });
+  d.sentinel.instances.forEach((a, j) => claim(a, `sentinel.instances[${j}]`));
+  claim(d.proxy.listen, 'proxy.listen');
+  claim(d.proxy.stats, 'proxy.stats');
+  if (d.sentinel.quorum > d.sentinel.instances.length) {
+    out.push(`sentinel.quorum: ${d.sentinel.quorum} is more than the ${d.sentinel.instances.length} sentinels listed`);
+  }
+  if (d.agent.apply === 'exec' && !d.agent.exec) out.push('agent.exec: required when agent.apply is "exec"');
+  if (d.agent.apply !== 'exec' && d.agent.exec) out.push(`agent.exec: only used when agent.apply is "exec" (it is "${d.agent.apply}")`);
+  const hostsOfLoopback = new Set(
+    [...owners.keys()].map((a) => a.slice(0, a.lastIndexOf(':'))).filter((h) => h.startsWith('127.') || h === 'localhost' || h === '::1' || h === '[::1]'),
+  );
+  const allHosts = new Set([...owners.keys()].map((a) => a.slice(0, a.lastIndexOf(':'))));
+  // Sentinel and Redis report addresses as they see them; mixing loopback with LAN addresses makes
+  // the sentinels' view and the description disagree (sentinel.md, "never mix 127.0.0.1 and LAN IPs").
+  if (hostsOfLoopback.size > 0 && hostsOfLoopback.size < allHosts.size) {
+    const others = [...allHosts].filter((h) => !hostsOfLoopback.has(h));
+    if (others.some((h) => !h.startsWith('127.'))) {
+      out.push(`addresses: loopback (${[...hostsOfLoopback].join(', ')}) mixed with other hosts (${others.join(', ')}); use one kind`);
+    }
+  }
+  return out;
+}

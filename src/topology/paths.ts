@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import { addressSlug } from './address.js';
+
+/** Where each process keeps its files under the state dir. One folder per process, named by its address. */
+export interface ProcessPaths {
+  dir: string;
+  conf: string;
+  pid: string;
+  log: string;
+}
+
+export function redisPaths(stateDir: string, addr: string): ProcessPaths {
+  const dir = join(stateDir, 'redis', addressSlug(addr));
+  return { dir, conf: join(dir, 'redis.conf'), pid: join(dir, 'redis.pid'), log: join(dir, 'redis.log') };
+}
+
+export function sentinelPaths(stateDir: string, addr: string): ProcessPaths {
+  const dir = join(stateDir, 'sentinel', addressSlug(addr));
+  return { dir, conf: join(dir, 'sentinel.conf'), pid: join(dir, 'sentinel.pid'), log: join(dir, 'sentinel.log') };
+}
+
+export function proxyPaths(stateDir: string): ProcessPaths {
+  const dir = join(stateDir, 'proxy');
+  return { dir, conf: join(dir, 'nutcracker.yml'), pid: join(dir, 'nutcracker.pid'), log: join(dir, 'nutcracker.log') };
+}
+
+export interface AgentPaths extends ProcessPaths {
+  /** The supervisor that restarts the agent if it dies. */
+  supervisorPid: string;
+  /** One JSON object per line: the agent's events. */
+  events: string;
+}
+
+export function agentPaths(stateDir: string): AgentPaths {
+  const dir = join(stateDir, 'agent');
+  return {
+    dir,
+    conf: join(dir, 'agent.json'),
+    pid: join(dir, 'agent.pid'),
+    log: join(dir, 'agent.log'),
+    supervisorPid: join(dir, 'supervisor.pid'),
+    events: join(dir, 'events.jsonl'),
+  };
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { parseAddress } from './address.js';
+
+/** twemproxy 0.5.0's hash functions (src/hashkit/nc_hashkit.h). */
+export const HASHES = [
+  'one_at_a_time', 'md5', 'crc16', 'crc32', 'crc32a', 'fnv1_64', 'fnv1a_64',
+  'fnv1_32', 'fnv1a_32', 'hsieh', 'murmur', 'jenkins',
+] as const;
+export const DISTRIBUTIONS = ['ketama', 'modula', 'random'] as const;
+export const APPLY_MODES = ['supervise', 'staging', 'exec'] as const;
+
+const address = z.string().superRefine((v, ctx) => {
+  const a = parseAddress(v);
+  if (typeof a === 'string') ctx.addIssue({ code: 'custom', message: a });
+});
+
+/** Shard names become Sentinel master names and nutcracker server names: no spaces, nothing a shell cares about. */
+const shardName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected letters, digits, "_", "." or "-" (at most 64), starting with a letter or digit');
+
+const positiveInt = z.number().int().positive();
+
+export const shardSchema = z.strictObject({
+  name: shardName,
+  /** The instance that is master at first start. Later starts keep whatever Sentinel elected since. */
+  master: address,
+  instances: z.array(address).min(1),
+  /** nutcracker server weight: the share of keys this shard gets relative to the others. */
+  weight: positiveInt.default(1),
+});
+
+export const sentinelSchema = z.strictObject({
+  instances: z.array(address).min(1),
+  quorum: positiveInt.default(2),
+  downAfterMilliseconds: positiveInt.default(1000),
+  failoverTimeout: positiveInt.default(10000),
+  parallelSyncs: positiveInt.default(2),
+});
+
+/** The nutcracker pool. Keys keep nutcracker's own names, so its documentation applies as written. */
+export const proxySchema = z.strictObject({
+  /** The pool's name in nutcracker.yml. */
+  name: shardName.default('redis-shard'),
+  listen: address,
+  /** Stats listener. nutcracker's own default binds every interface; ours binds loopback. */
+  stats: address.default('127.0.0.1:22222'),
+  hash: z.enum(HASHES).default('fnv1a_64'),
+  distribution: z.enum(DISTRIBUTIONS).default('ketama'),
+  hash_tag: z.string().length(2, 'hash_tag must be exactly two characters, e.g. "{}"').optional(),
+  /** Milliseconds a request may wait for a server. nutcracker's default is to wait forever. */
+  timeout: positiveInt.default(2000),
+  backlog: positiveInt.default(1024),
+  preconnect: z.boolean().default(true),
+  server_connections: positiveInt.default(1),
+  /** Off: with Sentinel owning failover, ejecting a shard would silently send its keys to the other shards. */
+  auto_eject_hosts: z.boolean().default(false),
+  server_retry_timeout: positiveInt.default(2000),
+  server_failure_limit: positiveInt.default(1),
+  tcpkeepalive: z.boolean().default(true),
+  redis_db: z.number().int().min(0).optional(),
+});
+
+export const redisSchema = z.strictObject({
+  /**
+   * A master refuses writes unless this many replicas are connected and recent. 1 means a master cut off from
+   * its replicas (a partition, a hang, or the last survivor of a shard) stops taking writes that would be lost.
+   * 0 keeps writes flowing at the risk of losing them.
+   */
+  minReplicasToWrite: z.number().int().min(0).default(1),
+  minReplicasMaxLag: positiveInt.default(10),
+  appendonly: z.boolean().default(true),
+  /** Bytes; 0 means no limit. */
+  maxmemory: z.number().int().min(0).default(0),
+});
+
+export const agentSchema = z.strictObject({
+  apply: z.enum(APPLY_MODES).default('supervise'),
+  /** staging mode: where the agent writes the new nutcracker.yml for a privileged installer. */
+  stagingFile: z.string().min(1).optional(),
+  /** exec mode: argv run after the new config is written (no shell); the config path is appended. */
+  exec: z.array(z.string().min(1)).min(1).optional(),
+  /** A full reconcile runs at least this often, events or not. */
+  reconcileIntervalMs: positiveInt.default(1000),
+});
+
+export const authSchema = z
+  .strictObject({
+    passwordFile: z.string().min(1).optional(),
+    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .refine((a) => (a.passwordFile === undefined) !== (a.passwordEnv === undefined), {
+    message: 'give exactly one of passwordFile or passwordEnv (the password itself never goes in this file)',
+  });
+
+export const descriptionSchema = z.strictObject({
+  /** Where pid, log, data and rendered config files go. Relative to the description file's folder. */
+  stateDir: z.string().min(1).default('.redis-shard'),
+  shards: z.array(shardSchema).min(1),
+  sentinel: sentinelSchema,
+  proxy: proxySchema,
+  redis: redisSchema.default(() => redisSchema.parse({})),
+  agent: agentSchema.default(() => agentSchema.parse({})),
+  auth: authSchema.optional(),
+});
+
+export type DescriptionInput = z.input<typeof descriptionSchema>;
+export type Description = z.output<typeof descriptionSchema>;
+export type ShardSpec = Description['shards'][number];
+export type SentinelSpec = Description['sentinel'];
+export type ProxySpec = Description['proxy'];
+export type RedisSpec = Description['redis'];
+export type AgentSpec = Description['agent'];
+export type AuthSpec = NonNullable<Description['auth']>;
+export type HashName = (typeof HASHES)[number];
+export type DistributionName = (typeof DISTRIBUTIONS)[number];
+export type ApplyMode = (typeof APPLY_MODES)[number];
