@@ -1,4 +1,18 @@
 import type { Command } from 'commander';
+import { down } from '../../runtime/index.js';
+import { topologyFrom } from '../options.js';
 
-// Placeholder until the command is built; registers nothing, so the CLI reports it as unknown.
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command('down')
+    .description("stop this host's part of the deployment, gracefully; nothing of it is left running")
+    .option('--host <host>', "act as this host of the description (default: this machine's addresses)")
+    .option('--purge', 'also remove the state dir (data, logs, rendered configs)')
+    .action(async (opts: { host?: string; purge?: boolean }, cmd: Command) => {
+      const topo = topologyFrom(cmd);
+      const log = (line: string) => process.stdout.write(`${line}\n`);
+      const { stopped } = await down(topo, { host: opts.host, purge: opts.purge, log });
+      log(stopped.length === 0 ? 'nothing was running' : `stopped ${stopped.length} processes`);
+      if (opts.purge) log(`removed ${topo.stateDir}`);
+    });
+}

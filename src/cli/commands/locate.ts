@@ -1,4 +1,100 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { InvalidInputError } from '../../errors.js';
+import { locateInNutcracker, locateKeys } from '../../ops/locate.js';
+import { intOption, topologyFrom } from '../options.js';
 
-// Placeholder until the command is built; registers nothing, so the CLI reports it as unknown.
-export function register(_program: Command): void {}
+interface LocateFlags {
+  json?: boolean;
+  hex?: boolean;
+  nutcracker?: string;
+  pool?: string;
+  timeout: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('locate')
+    .description("show the shard (and its current master) each key lives on, computed exactly as nutcracker does")
+    .argument('<keys...>', 'keys, as UTF-8 text (or hex bytes with --hex)')
+    .option('--json', 'print one JSON document')
+    .option('--hex', 'keys are given as hex bytes, e.g. 666f6f for "foo"')
+    .option('--nutcracker <file>', 'use this nutcracker.yml instead of the deployment description (no sentinels asked)')
+    .option('--pool <name>', 'with --nutcracker: the pool to use when the file has several')
+    .option('--timeout <ms>', 'how long to wait for each sentinel', intOption('--timeout', 1, 60_000), 500)
+    .action(async (keyArgs: string[], flags: LocateFlags, cmd: Command) => {
+      const keys = keyArgs.map((k) => (flags.hex ? parseHexKey(k) : Buffer.from(k, 'utf8')));
+      if (flags.pool !== undefined && flags.nutcracker === undefined) {
+        throw new InvalidInputError('--pool: only used with --nutcracker FILE');
+      }
+      if (flags.nutcracker !== undefined) {
+        let text: string;
+        try {
+          text = readFileSync(flags.nutcracker, 'utf8');
+        } catch (e) {
+          throw new InvalidInputError(`${flags.nutcracker}: cannot read (given with --nutcracker): ${(e as Error).message}`, { cause: e });
+        }
+        const r = locateInNutcracker(flags.nutcracker, text, keys, flags.pool);
+        if (flags.json) {
+          const out = r.keys.map((k) => ({ ...showKey(k.key), server: k.ringName, addr: k.addr, serverIndex: k.serverIndex }));
+          process.stdout.write(`${JSON.stringify({ pool: r.pool, keys: out }, null, 2)}\n`);
+          return;
+        }
+        printTable(
+          ['KEY', 'SERVER', 'ADDRESS'],
+          r.keys.map((k) => [displayKey(k.key), k.ringName, k.addr]),
+        );
+        return;
+      }
+      const topo = topologyFrom(cmd);
+      const located = await locateKeys(topo, keys, { timeoutMs: flags.timeout });
+      if (flags.json) {
+        const out = located.map((k) => ({
+          ...showKey(k.key),
+          shard: k.shard,
+          ringName: k.ringName,
+          master: k.master,
+          masterSource: k.masterSource,
+        }));
+        process.stdout.write(`${JSON.stringify({ keys: out }, null, 2)}\n`);
+        return;
+      }
+      printTable(
+        ['KEY', 'SHARD', 'MASTER'],
+        located.map((k) => [
+          displayKey(k.key),
+          k.shard,
+          k.masterSource === 'sentinel' ? k.master : `${k.master} (configured; no sentinel answered)`,
+        ]),
+      );
+    });
+}
+
+function parseHexKey(text: string): Buffer {
+  const t = text.startsWith('0x') ? text.slice(2) : text;
+  if (t.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(t)) {
+    throw new InvalidInputError(`--hex: "${text}" is not hex bytes (an even number of 0-9, a-f)`);
+  }
+  return Buffer.from(t, 'hex');
+}
+
+/** The key as text when it is UTF-8 that prints safely; hex always, so binary keys survive JSON. */
+function showKey(key: Buffer): { key: string | null; keyHex: string } {
+  const text = key.toString('utf8');
+  const lossless = Buffer.from(text, 'utf8').equals(key);
+  return { key: lossless ? text : null, keyHex: key.toString('hex') };
+}
+
+function displayKey(key: Buffer): string {
+  const { key: text, keyHex } = showKey(key);
+  // Control characters and invalid UTF-8 would garble a terminal; show those keys as hex.
+  if (text === null || /[\u0000-\u001f\u007f]/.test(text)) return `hex:${keyHex}`;
+  return text === '' ? '""' : text;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]!].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ');
+  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+}

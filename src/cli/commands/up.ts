@@ -1,4 +1,28 @@
 import type { Command } from 'commander';
+import { down, up } from '../../runtime/index.js';
+import { intOption, topologyFrom } from '../options.js';
 
-// Placeholder until the command is built; registers nothing, so the CLI reports it as unknown.
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description("start this host's part of the deployment (what is not running yet) and wait until it is ready")
+    .option('--host <host>', 'act as this host of the description (default: this machine\'s addresses)')
+    .option('--timeout <seconds>', 'how long to wait for the stack to be ready', intOption('--timeout', 1, 3600), 60)
+    .option('--foreground', 'stay attached, show live status, and stop everything on Ctrl-C')
+    .action(async (opts: { host?: string; timeout: number; foreground?: boolean }, cmd: Command) => {
+      const topo = topologyFrom(cmd);
+      const log = (line: string) => process.stdout.write(`${line}\n`);
+      const result = await up(topo, { host: opts.host, timeoutMs: opts.timeout * 1000, log });
+      const n = result.started.length;
+      log(
+        n === 0
+          ? `already running: ${result.alreadyRunning.length} processes; nothing to start`
+          : `ready: started ${n} processes${result.alreadyRunning.length ? `, ${result.alreadyRunning.length} were already running` : ''}; proxy at ${topo.proxy.listen}`,
+      );
+      if (!opts.foreground) return;
+      const { watchStatus } = await import('./foreground.js');
+      await watchStatus(topo, opts.host);
+      log('stopping...');
+      await down(topo, { host: opts.host, log });
+    });
+}

@@ -1,0 +1,136 @@
+import type { RoleInfo } from './sentinel-parse.js';
+
+/**
+ * The agent's decisions, as a pure function of plain objects: what each sentinel answered, what the candidate
+ * instances say about their own role, and what the proxy config holds now. No I/O, no clock: unit-tested with
+ * fake answers, and a second call over an unchanged world decides the same thing (so changes nothing).
+ *
+ * The rule (design.md, "The agent is a level-triggered reconciler"):
+ *   1. At least a majority of the configured sentinels must answer, or nothing is decided.
+ *   2. Among the answers, the highest config-epoch names the candidate; sentinels at that epoch must agree.
+ *   3. A majority of all configured sentinels must report that candidate address.
+ *   4. The candidate must be an instance of that shard in the description, and must itself say ROLE master.
+ *   5. Only then, and only when the proxy points elsewhere, switch.
+ * One exception keeps the fast path (fast-path.ts) from being undone mid-failover: see `fastSwitch`.
+ */
+
+export type SentinelAnswer =
+  | {
+      sentinel: string;
+      ok: true;
+      /** GET-MASTER-ADDR-BY-NAME: the leader answers the promoted replica from +promoted-slave on. */
+      addr: string;
+      /** SENTINEL MASTER's config-epoch. */
+      epoch: number;
+      failoverInProgress: boolean;
+    }
+  | { sentinel: string; ok: false; error: string };
+
+export type RoleProbe = RoleInfo | { error: string };
+
+export interface ShardInput {
+  shard: string;
+  /** The shard's instances in the description: the only addresses the proxy may be pointed at. */
+  instances: string[];
+  /** The address the proxy config holds for this shard, or null when it has none. */
+  current: string | null;
+  /** One answer per configured sentinel (failed ones included, so the count is honest). */
+  answers: SentinelAnswer[];
+  /** ROLE of addresses of interest (the candidate, the current one), by address. */
+  roles: Record<string, RoleProbe>;
+  /**
+   * Set when the fast path switched the proxy to `to` ahead of the sentinels' majority. While a sentinel still
+   * reports the failover in progress and `to` still says master, the majority rule does not switch back to the
+   * pre-failover address; once the failover ends or aborts, the majority rule alone decides again.
+   */
+  fastSwitch: { to: string; from: string } | null;
+}
+
+export interface AnalyzeInput {
+  /** How many sentinels the description lists: a majority is counted against this, not against who answered. */
+  sentinelCount: number;
+  shards: ShardInput[];
+}
+
+export type HoldReason =
+  | 'no-majority'
+  | 'epoch-conflict'
+  | 'waiting-for-majority'
+  | 'not-an-instance'
+  | 'unconfirmed'
+  | 'target-not-master'
+  | 'fast-switch-pending';
+
+export type ShardDecision =
+  | { shard: string; action: 'none'; addr: string; epoch: number }
+  | { shard: string; action: 'switch'; from: string | null; to: string; epoch: number; agreeing: number; of: number }
+  | { shard: string; action: 'hold'; reason: HoldReason; detail: string; soon: boolean };
+
+export interface Analysis {
+  decisions: ShardDecision[];
+  /** Switches to apply, by shard name. Empty when nothing differs. */
+  switches: Record<string, string>;
+  /** Some shard is mid-change (a failover the majority has not caught up with): reconcile again soon. */
+  rerunSoon: boolean;
+}
+
+export function majorityOf(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+export function analyze(input: AnalyzeInput): Analysis {
+  const decisions = input.shards.map((s) => decideShard(s, input.sentinelCount));
+  const switches: Record<string, string> = {};
+  for (const d of decisions) if (d.action === 'switch') switches[d.shard] = d.to;
+  return { decisions, switches, rerunSoon: decisions.some((d) => d.action === 'hold' && d.soon) };
+}
+
+export function decideShard(s: ShardInput, sentinelCount: number): ShardDecision {
+  const need = majorityOf(sentinelCount);
+  const ok = s.answers.filter((a): a is Extract<SentinelAnswer, { ok: true }> => a.ok);
+  const hold = (reason: HoldReason, detail: string, soon: boolean): ShardDecision => ({ shard: s.shard, action: 'hold', reason, detail, soon });
+  const inProgress = ok.some((a) => a.failoverInProgress);
+
+  if (ok.length < need) {
+    const failed = s.answers.filter((a) => !a.ok).map((a) => `${a.sentinel}: ${(a as { error: string }).error}`);
+    return hold('no-majority', `${ok.length} of ${sentinelCount} sentinels answered, ${need} needed${failed.length ? ` (${failed.join('; ')})` : ''}`, false);
+  }
+  const top = Math.max(...ok.map((a) => a.epoch));
+  const topAddrs = [...new Set(ok.filter((a) => a.epoch === top).map((a) => a.addr))];
+  if (topAddrs.length !== 1) {
+    return hold('epoch-conflict', `sentinels at config-epoch ${top} disagree: ${topAddrs.join(' vs ')}`, true);
+  }
+  const candidate = topAddrs[0]!;
+  const agreeing = ok.filter((a) => a.addr === candidate).length;
+  if (agreeing < need) {
+    const view = ok.map((a) => `${a.sentinel}=${a.addr}@${a.epoch}`).join(', ');
+    // A minority ahead of the rest is a failover in flight: the others hear of it within a tick or two.
+    return hold('waiting-for-majority', `${agreeing} of ${sentinelCount} sentinels report ${candidate} at epoch ${top}, ${need} needed (${view})`, true);
+  }
+  if (candidate === s.current) return { shard: s.shard, action: 'none', addr: candidate, epoch: top };
+  if (!s.instances.includes(candidate)) {
+    return hold('not-an-instance', `the sentinels elected ${candidate}, which is not an instance of shard ${s.shard} in the description (${s.instances.join(', ')}); not pointing the proxy there`, false);
+  }
+  const role = s.roles[candidate];
+  if (role === undefined || 'error' in role) {
+    return hold('unconfirmed', `${candidate} did not answer ROLE${role && 'error' in role ? ` (${role.error})` : ''}`, true);
+  }
+  if (role.role !== 'master') {
+    return hold('target-not-master', `the sentinels elected ${candidate} but it says ROLE ${role.role}`, true);
+  }
+  if (s.fastSwitch && s.current === s.fastSwitch.to && inProgress) {
+    const cur = s.roles[s.current];
+    if (cur !== undefined && !('error' in cur) && cur.role === 'master') {
+      return hold('fast-switch-pending', `the proxy was switched early to ${s.current}, which says master; the failover is still in progress, so the majority's ${candidate} is not applied yet`, true);
+    }
+  }
+  return { shard: s.shard, action: 'switch', from: s.current, to: candidate, epoch: top, agreeing, of: sentinelCount };
+}
+
+/** Addresses whose ROLE `analyze` may need for this shard: every address the sentinels report, and the current one. */
+export function addressesToProbe(s: Pick<ShardInput, 'answers' | 'current' | 'fastSwitch'>): string[] {
+  const out = new Set<string>();
+  for (const a of s.answers) if (a.ok && a.addr !== s.current) out.add(a.addr);
+  if (s.fastSwitch && s.current === s.fastSwitch.to) out.add(s.fastSwitch.to);
+  return [...out];
+}

@@ -1,0 +1,134 @@
+import { readFileSync, statSync } from 'node:fs';
+import { nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
+import { proxyPaths, type Topology } from '../topology/index.js';
+
+/** Stamped into the environment of every nutcracker the agent starts: the sha256 of the config it was started on. */
+export const CONF_SHA_ENV = 'REDIS_SHARD_CONF_SHA';
+
+export interface RestartTimings {
+  /** ms from the signal to the old process being gone (0 when none was running). */
+  stopMs: number;
+  /** ms from spawning the new process to it accepting connections. */
+  startMs: number;
+  pid: number;
+}
+
+/**
+ * The nutcracker the agent supervises (apply mode "supervise"). It adopts the one `up` started (pid file +
+ * state-dir marker), restarts it to apply a new config, and restarts it when it dies.
+ *
+ * nutcracker 0.5.0 cannot reload, and without SO_REUSEPORT the new process can bind only once the old one is
+ * gone, so the shortest gap is: SIGTERM (nutcracker dies at once: no handler), poll for the PID to be gone
+ * every millisecond (a zombie counts as gone: its sockets are closed), spawn, poll the listen port every 2 ms.
+ */
+export class ProxySupervisor {
+  private pid: number | null = null;
+  private child: Spawned | null = null;
+
+  constructor(private readonly topo: Topology) {}
+
+  /** The PID of the running nutcracker of this state dir, re-read from its pid file (notify may have replaced it). */
+  current(): number | null {
+    if (this.pid !== null && isAlive(this.pid)) {
+      const filed = readPidFile(proxyPaths(this.topo.stateDir).pid);
+      if (filed === null || filed === this.pid) return this.pid;
+    }
+    const adopted = ourPid(proxyPaths(this.topo.stateDir).pid, this.topo.stateDir);
+    if (adopted !== this.pid) this.child = null;
+    this.pid = adopted;
+    return adopted;
+  }
+
+  /**
+   * Whether the running nutcracker was started on a config with this content: exact when the agent started it
+   * (the sha is in its environment); otherwise (started by `up`) by time, the file being no newer than the process.
+   */
+  runsConfig(pid: number, sha: string, confPath: string): boolean {
+    const stamped = envOf(pid)[CONF_SHA_ENV];
+    if (stamped !== undefined) return stamped === sha;
+    const started = processStartMs(pid);
+    if (started === null) return true;
+    try {
+      // 100 ms of slack: start times come from clock ticks (10 ms) and /proc/uptime (10 ms).
+      return statSync(confPath).mtimeMs <= started + 100;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Stops the running nutcracker (if any) and starts one on the config file; resolves once it accepts connections. */
+  async restart(sha: string): Promise<RestartTimings> {
+    const t0 = performance.now();
+    const old = this.current();
+    if (old !== null) await this.kill(old);
+    const t1 = performance.now();
+    const p = proxyPaths(this.topo.stateDir);
+    const spawned = await spawnDetached({
+      bin: requireBinary('nutcracker'),
+      args: nutcrackerArgs(this.topo),
+      logFile: p.log,
+      pidFile: p.pid,
+      stateDir: this.topo.stateDir,
+      env: { [CONF_SHA_ENV]: sha },
+    });
+    this.pid = spawned.pid;
+    this.child = spawned;
+    await waitNutcrackerListening(this.topo, spawned, 5000);
+    const t2 = performance.now();
+    return { stopMs: round(t1 - t0), startMs: round(t2 - t1), pid: spawned.pid };
+  }
+
+  private async kill(pid: number): Promise<void> {
+    const child = this.child;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    let exited = false;
+    void child?.exited.then(() => (exited = true));
+    const deadline = Date.now() + 2000;
+    while (!exited && isAlive(pid)) {
+      if (Date.now() > deadline) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+}
+
+function envOf(pid: number): Record<string, string> {
+  try {
+    const out: Record<string, string> = {};
+    for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** Wall-clock start of a process, from /proc (Linux): boot-relative start ticks against /proc/uptime. */
+export function processStartMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(uptimeS)) return null;
+    // CLK_TCK is 100 on every Linux platform Node supports.
+    return Date.now() - (uptimeS * 1000 - (ticks / 100) * 1000);
+  } catch {
+    return null;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

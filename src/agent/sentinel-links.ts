@@ -1,0 +1,112 @@
+import { Redis } from 'ioredis';
+import { mustParseAddress } from '../topology/index.js';
+import type { SentinelAnswer } from './analyze.js';
+import type { RetryPolicy } from './retry.js';
+import { parseMasterAddrReply, parseSentinelMasterReply } from './sentinel-parse.js';
+
+export interface SentinelLinkHandlers {
+  /** A published event (pmessage): channel is the event type. */
+  onMessage(sentinel: string, channel: string, message: string): void;
+  /** The subscription is (re)established: a reconcile should run, events may have been missed. */
+  onConnected(sentinel: string): void;
+  onLost(sentinel: string, error: string): void;
+}
+
+/**
+ * Two connections to one sentinel: a subscriber (psubscribe '*': every event is a trigger) and a command
+ * connection for the reconcile's questions. Both reconnect forever under the given policy; commands never
+ * queue while disconnected (enableOfflineQueue false), so a dead sentinel answers "error" at once instead
+ * of stalling the reconcile.
+ */
+export class SentinelLink {
+  private readonly sub: Redis;
+  private readonly cmd: Redis;
+  private up = false;
+  private lastError = 'not connected yet';
+  private closed = false;
+
+  constructor(
+    readonly addr: string,
+    password: string | null,
+    private readonly handlers: SentinelLinkHandlers,
+    policy: RetryPolicy,
+    private readonly timeoutMs = 300,
+  ) {
+    const { host, port } = mustParseAddress(addr);
+    const base = {
+      host,
+      port,
+      password: password ?? undefined,
+      lazyConnect: true,
+      enableReadyCheck: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: timeoutMs,
+      autoResubscribe: false,
+      retryStrategy: (times: number) => {
+        const d = policy(times, this.lastError);
+        return d === 'stop' ? null : d;
+      },
+    };
+    this.cmd = new Redis({ ...base, commandTimeout: timeoutMs });
+    // No commandTimeout on the subscriber: it waits for messages indefinitely by design.
+    this.sub = new Redis(base);
+    for (const c of [this.cmd, this.sub]) c.on('error', (e: Error) => (this.lastError = e.message));
+    this.sub.on('ready', () => {
+      // Subscribing on every ready (autoResubscribe off) so a reconnect always comes back subscribed.
+      this.sub.psubscribe('*').then(
+        () => {
+          this.up = true;
+          this.handlers.onConnected(this.addr);
+        },
+        (e: Error) => {
+          this.lastError = e.message;
+          this.sub.disconnect(true);
+        },
+      );
+    });
+    this.sub.on('pmessage', (_pattern: string, channel: string, message: string) => this.handlers.onMessage(this.addr, channel, message));
+    this.sub.on('close', () => {
+      if (this.up && !this.closed) this.handlers.onLost(this.addr, this.lastError);
+      this.up = false;
+    });
+  }
+
+  get connected(): boolean {
+    return this.up;
+  }
+
+  start(): void {
+    this.cmd.connect().catch(() => {});
+    this.sub.connect().catch(() => {});
+  }
+
+  /** One answer per shard name; never throws. */
+  async query(shards: string[]): Promise<Map<string, SentinelAnswer>> {
+    const out = new Map<string, SentinelAnswer>();
+    await Promise.all(
+      shards.map(async (name) => {
+        try {
+          const [addrReply, masterReply] = await Promise.all([
+            this.cmd.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name),
+            this.cmd.call('SENTINEL', 'MASTER', name),
+          ]);
+          const a = parseMasterAddrReply(addrReply);
+          if ('error' in a) return void out.set(name, { sentinel: this.addr, ok: false, error: a.error });
+          const m = parseSentinelMasterReply(masterReply);
+          if ('error' in m) return void out.set(name, { sentinel: this.addr, ok: false, error: `SENTINEL MASTER: ${m.error}` });
+          out.set(name, { sentinel: this.addr, ok: true, addr: a.addr, epoch: m.configEpoch, failoverInProgress: m.failoverInProgress });
+        } catch (e) {
+          out.set(name, { sentinel: this.addr, ok: false, error: (e as Error).message });
+        }
+      }),
+    );
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}

@@ -1,0 +1,5 @@
+export * from './redis-conf.js';
+export * from './sentinel-conf.js';
+export * from './nutcracker.js';
+export { quote } from './quote.js';
+export * from './nutcracker-edit.js';

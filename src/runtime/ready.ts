@@ -1,0 +1,70 @@
+import type { Topology } from '../topology/index.js';
+import type { LocalParts } from './host.js';
+import { TransientError } from '../errors.js';
+import { withClient } from './redis-client.js';
+import { waitFor } from './wait.js';
+
+type Pairs = string[];
+/** SENTINEL REPLICAS / SENTINELS answer lists of flat key-value arrays. */
+export function pairsToObject(p: Pairs): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let i = 0; i + 1 < p.length; i += 2) o[p[i]!] = p[i + 1]!;
+  return o;
+}
+
+async function answersPing(addr: string, password: string | null): Promise<boolean> {
+  return withClient(addr, password, async (c) => (await c.ping()) === 'PONG', { timeoutMs: 300 }).catch(() => false);
+}
+
+/** Why this stack is not ready yet, or null when it is. Only parts that answer at all are waited for. */
+export async function notReadyReason(topo: Topology, parts: LocalParts, password: string | null): Promise<string | null> {
+  const allRedis = topo.shards.flatMap((s) => s.instances);
+  const redisUp = new Set<string>();
+  await Promise.all(allRedis.map(async (a) => (await answersPing(a, password)) && redisUp.add(a)));
+  for (const a of parts.redis) if (!redisUp.has(a)) return `${a} does not answer PING`;
+  for (const a of parts.redis) {
+    const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 })) as unknown[];
+    if (role[0] === 'slave' && role[3] !== 'connected') return `replica ${a} is not linked to its master ${role[1]}:${role[2]} yet (${String(role[3])})`;
+  }
+  const sentinelsUp = new Set<string>();
+  await Promise.all(topo.sentinel.instances.map(async (a) => (await answersPing(a, password)) && sentinelsUp.add(a)));
+  for (const s of parts.sentinels) {
+    if (!sentinelsUp.has(s)) return `sentinel ${s} does not answer PING`;
+    const why = await withClient(s, password, async (c) => {
+      for (const shard of topo.shards) {
+        const replicas = ((await c.call('SENTINEL', 'REPLICAS', shard.name)) as Pairs[]).map(pairsToObject);
+        const seen = replicas.filter((r) => !/s_down|disconnected/.test(r.flags ?? '')).map((r) => `${r.ip}:${r.port}`);
+        const want = shard.instances.filter((i) => redisUp.has(i)).length - 1;
+        if (seen.length < want) return `sentinel ${s} sees ${seen.length} of ${want} live replicas of ${shard.name}`;
+        const others = ((await c.call('SENTINEL', 'SENTINELS', shard.name)) as Pairs[]).map(pairsToObject);
+        const seenS = others.filter((r) => !/s_down|disconnected/.test(r.flags ?? '')).length;
+        const wantS = sentinelsUp.size - 1;
+        if (seenS < wantS) return `sentinel ${s} sees ${seenS} of ${wantS} other live sentinels for ${shard.name}`;
+      }
+      return null;
+    }, { timeoutMs: 500 });
+    if (why) return why;
+  }
+  if (parts.proxy && !(await answersPing(topo.proxy.listen, password))) return `proxy ${topo.proxy.listen} does not answer PING`;
+  return null;
+}
+
+export async function waitForStackReady(
+  topo: Topology,
+  parts: LocalParts,
+  password: string | null,
+  opts: { timeoutMs: number; log?: (line: string) => void },
+): Promise<void> {
+  let last: string | null = null;
+  await waitFor(
+    async () => {
+      const why = await notReadyReason(topo, parts, password);
+      if (why !== null && why !== last) opts.log?.(`waiting: ${why}`);
+      last = why;
+      return why === null;
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: 200, what: 'the stack to be ready' },
+  ).catch((e) => {
+    throw new TransientError(`${(e as Error).message}${last ? `; last check: ${last}` : ''}`, { cause: e });
+  });
+}

@@ -1,0 +1,273 @@
+import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
+import { renderNutcrackerYml, renderRedisConf, renderSentinelConf } from '../render/index.js';
+import {
+  agentPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
+} from '../topology/index.js';
+import { atomicWriteFile } from './atomic-write.js';
+import { requireBinary } from './binaries.js';
+import { localParts, type LocalParts } from './host.js';
+import { currentMasters } from './masters.js';
+import { checkNutcrackerConf, spawnNutcracker, tail, waitNutcrackerListening } from './nutcracker.js';
+import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process.js';
+import { waitForStackReady } from './ready.js';
+import { withClient } from './redis-client.js';
+import { waitFor } from './wait.js';
+
+const MARKER = '.redis-shard-state';
+
+export type PartKind = 'redis' | 'sentinel' | 'proxy' | 'agent';
+export interface Part {
+  kind: PartKind;
+  /** host:port, or 'agent'. */
+  addr: string;
+  pidFile: string;
+}
+
+export interface UpOptions {
+  host?: string;
+  /** How long to wait for the whole stack to be ready. */
+  timeoutMs?: number;
+  /** Start the agent (default true). */
+  agent?: boolean;
+  /** Progress lines for the operator. */
+  log?: (line: string) => void;
+}
+
+export interface UpResult {
+  started: Part[];
+  alreadyRunning: Part[];
+  parts: LocalParts;
+}
+
+/** The processes of this host's parts, in start order. */
+export function partsOf(topo: Topology, parts: LocalParts, withAgent: boolean): Part[] {
+  const out: Part[] = [
+    ...parts.redis.map((addr) => ({ kind: 'redis' as const, addr, pidFile: redisPaths(topo.stateDir, addr).pid })),
+    ...parts.sentinels.map((addr) => ({ kind: 'sentinel' as const, addr, pidFile: sentinelPaths(topo.stateDir, addr).pid })),
+  ];
+  if (parts.proxy) {
+    out.push({ kind: 'proxy', addr: topo.proxy.listen, pidFile: proxyPaths(topo.stateDir).pid });
+    if (withAgent) out.push({ kind: 'agent', addr: 'agent', pidFile: agentPaths(topo.stateDir).supervisorPid });
+  }
+  return out;
+}
+
+/**
+ * Starts whatever of this host's parts is not running, and waits until the stack is ready. Configs are
+ * rendered only for parts that have none yet, from the current masters, so failovers are kept. On any
+ * failure, what this call started is stopped and the configs it rendered are removed.
+ */
+export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult> {
+  const log = opts.log ?? (() => {});
+  const parts = localParts(topo, opts.host);
+  const password = readPassword(topo);
+  const binaries = {
+    redis: requireBinary('redis-server'),
+    sentinel: requireBinary('redis-sentinel'),
+    nutcracker: requireBinary('nutcracker'),
+  };
+  prepareStateDir(topo.stateDir);
+
+  const all = partsOf(topo, parts, opts.agent !== false);
+  const alreadyRunning = all.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
+  const toStart = all.filter((p) => !alreadyRunning.includes(p));
+  await checkPortsFree(topo, toStart);
+
+  const started: Array<Part & { pid: number }> = [];
+  const rendered: string[] = [];
+  try {
+    const { masters, source } = await currentMasters(topo, password);
+    const secretMode = password !== null ? 0o600 : 0o644;
+    const renderOnce = (path: string, text: () => string) => {
+      if (existsSync(path)) return;
+      atomicWriteFile(path, text(), { mode: secretMode });
+      rendered.push(path);
+    };
+    const startOne = async (part: Part, spawn: () => Promise<Spawned>, ready: (s: Spawned) => Promise<void>) => {
+      const s = await spawn();
+      started.push({ ...part, pid: s.pid });
+      await ready(s);
+      log(`started ${part.kind} ${part.addr} (pid ${s.pid})`);
+    };
+
+    await Promise.all(
+      toStart.filter((p) => p.kind === 'redis').map((part) => {
+        const paths = redisPaths(topo.stateDir, part.addr);
+        const shard = topo.shards.find((s) => s.instances.includes(part.addr))!;
+        const master = masters[shard.name]!;
+        renderOnce(paths.conf, () =>
+          renderRedisConf(topo, { addr: part.addr, replicaOf: master === part.addr ? null : master, password }),
+        );
+        return startOne(
+          part,
+          () => spawnDetached({ bin: binaries.redis, args: redisArgs(paths.conf, part.addr, master, source[shard.name]), logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
+          (s) => waitPing(part.addr, password, s, paths.log),
+        );
+      }),
+    );
+    await Promise.all(
+      toStart.filter((p) => p.kind === 'sentinel').map((part) => {
+        const paths = sentinelPaths(topo.stateDir, part.addr);
+        renderOnce(paths.conf, () => renderSentinelConf(topo, { addr: part.addr, masters, password }));
+        return startOne(
+          part,
+          () => spawnDetached({ bin: binaries.sentinel, args: [paths.conf], logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
+          (s) => waitPing(part.addr, password, s, paths.log),
+        );
+      }),
+    );
+    for (const part of toStart.filter((p) => p.kind === 'proxy')) {
+      const paths = proxyPaths(topo.stateDir);
+      renderOnce(paths.conf, () => renderNutcrackerYml(topo, masters, password));
+      const check = await checkNutcrackerConf(paths.conf);
+      if (!check.ok) throw new InvalidInputError(`${paths.conf}: nutcracker rejects it: ${check.error}`);
+      await startOne(part, () => spawnNutcracker(topo), (s) => waitNutcrackerListening(topo, s));
+    }
+    for (const part of toStart.filter((p) => p.kind === 'agent')) {
+      await startOne(part, () => spawnAgent(topo), async (s) => {
+        const a = agentPaths(topo.stateDir);
+        await waitFor(() => ourPid(a.pid, topo.stateDir) !== null, {
+          timeoutMs: 10_000,
+          what: 'the agent to start',
+          abortOn: s.exited.then(() => `its supervisor exited; ${tail(a.log)}`),
+        });
+      });
+    }
+    await waitForStackReady(topo, parts, password, { timeoutMs: opts.timeoutMs ?? 60_000, log });
+  } catch (e) {
+    for (const p of [...started].reverse()) await stopPid(p.pid, { graceMs: 5000 });
+    for (const path of rendered) rmSync(path, { force: true });
+    throw e;
+  }
+  return { started: started.map(({ pid: _pid, ...p }) => p), alreadyRunning, parts };
+}
+
+/**
+ * A restarted instance whose conf says "master" while the sentinels have elected another would take writes
+ * for ~10 s until Sentinel demotes it; starting it as a replica of the elected master closes that window.
+ */
+function redisArgs(conf: string, addr: string, master: string, source: string | undefined): string[] {
+  if (source !== 'sentinels' || master === addr) return [conf];
+  const m = mustParseAddress(master);
+  return [conf, '--replicaof', m.host, String(m.port)];
+}
+
+async function waitPing(addr: string, password: string | null, s: Spawned, logFile: string): Promise<void> {
+  await waitFor(
+    () => withClient(addr, password, async (c) => (await c.ping()) === 'PONG', { timeoutMs: 500 }),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      what: `${addr} to answer PING`,
+      abortOn: s.exited.then(({ code, signal }) => `the process exited (${signal ?? `code ${code}`}); ${tail(logFile)}`),
+    },
+  );
+}
+
+function spawnAgent(topo: Topology): Promise<Spawned> {
+  const a = agentPaths(topo.stateDir);
+  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const supervisor = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+  const agentArgv = [process.execPath, main, ...(topo.file ? ['-c', topo.file] : []), 'agent'];
+  return spawnDetached({
+    bin: process.execPath,
+    args: [supervisor, a.pid, a.log, '--', ...agentArgv],
+    logFile: a.log,
+    pidFile: a.supervisorPid,
+    cwd: process.cwd(),
+    stateDir: topo.stateDir,
+  });
+}
+
+function prepareStateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    if (!existsSync(`${dir}/${MARKER}`)) writeFileSync(`${dir}/${MARKER}`, 'state directory of a redis-shard deployment\n');
+  } catch (e) {
+    throw new EnvironmentError(
+      `state dir ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set stateDir in the description to a folder you own, or fix its permissions`,
+      { cause: e },
+    );
+  }
+}
+
+/** A port is free when we can bind it ourselves; anything holding it that is not our own process is a stranger. */
+async function checkPortsFree(topo: Topology, parts: Part[]): Promise<void> {
+  const taken: string[] = [];
+  for (const p of parts) {
+    const addrs = p.kind === 'agent' ? [] : p.kind === 'proxy' ? [topo.proxy.listen, topo.proxy.stats] : [p.addr];
+    for (const addr of addrs) {
+      const { host, port } = mustParseAddress(addr);
+      if (!(await canBind(host, port))) taken.push(`${addr} (${p.kind})`);
+    }
+  }
+  if (taken.length > 0) {
+    throw new EnvironmentError(
+      `already in use by another process: ${taken.join(', ')}. Stop what holds them (see: ss -ltnp), or change the ports in the description; nothing was started`,
+    );
+  }
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+export interface DownOptions {
+  host?: string;
+  purge?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * Stops this host's parts, gracefully: agent first (so it does not react to what follows), then the proxy,
+ * the sentinels (so stopping masters triggers no failover), and last the Redis instances (SIGTERM makes
+ * Redis flush its AOF). --purge then removes the state dir.
+ */
+export async function down(topo: Topology, opts: DownOptions = {}): Promise<{ stopped: Part[] }> {
+  const log = opts.log ?? (() => {});
+  const parts = localParts(topo, opts.host);
+  const all = partsOf(topo, parts, true).reverse();
+  const a = agentPaths(topo.stateDir);
+  // The agent itself, in case its supervisor is gone.
+  if (parts.proxy) all.splice(1, 0, { kind: 'agent', addr: 'agent (worker)', pidFile: a.pid });
+  const stopped: Part[] = [];
+  const byKind = (k: PartKind) => all.filter((p) => p.kind === k);
+  for (const group of [byKind('agent'), byKind('proxy'), byKind('sentinel'), byKind('redis')]) {
+    await Promise.all(
+      group.map(async (p) => {
+        const pid = ourPid(p.pidFile, topo.stateDir);
+        if (pid === null) return;
+        await stopPid(pid, { graceMs: p.kind === 'redis' ? 20_000 : 5000 });
+        rmSync(p.pidFile, { force: true });
+        stopped.push(p);
+        log(`stopped ${p.kind} ${p.addr} (pid ${pid})`);
+      }),
+    );
+  }
+  if (opts.purge) purgeStateDir(topo);
+  return { stopped };
+}
+
+function purgeStateDir(topo: Topology): void {
+  const dir = topo.stateDir;
+  if (!existsSync(dir)) return;
+  if (!existsSync(`${dir}/${MARKER}`)) {
+    throw new InvalidInputError(`--purge: ${dir} has no ${MARKER} file, so it may not be ours; remove it yourself if it is`);
+  }
+  const everything = partsOf(topo, localParts(topo), true);
+  const alive = everything.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
+  if (alive.length > 0) {
+    throw new TransientError(`--purge: ${alive.map((p) => `${p.kind} ${p.addr}`).join(', ')} still running from ${dir}; stop them first (down --host ...)`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export { isAlive };
