@@ -104,6 +104,7 @@ async function askSentinel(addr: string, shards: string[], password: string | nu
     port,
     lazyConnect: true,
     enableReadyCheck: false,
+    disableClientInfo: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     connectTimeout: timeoutMs,
