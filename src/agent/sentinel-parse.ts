@@ -10,7 +10,10 @@ const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0
 
 /** An IP literal (v4 or v6) or a DNS name; nothing else (no spaces, no shell characters, no empty string). */
 export function isHost(text: string): boolean {
-  return text.length > 0 && text.length <= 253 && (isIP(text) !== 0 || HOSTNAME_RE.test(text));
+  if (text.length === 0 || text.length > 253) return false;
+  if (isIP(text) !== 0) return true;
+  // All digits and dots is meant as an IPv4 address; when it is not a valid one, it is not a name either.
+  return !/^[0-9.]+$/.test(text) && HOSTNAME_RE.test(text);
 }
 
 /** A decimal port 1-65535 with no sign, no spaces, no leading zeros beyond "0" itself being invalid. */

@@ -63,6 +63,7 @@ function quoteLike(node: Scalar, line: string): string {
     case Scalar.QUOTE_SINGLE:
       return `'${line.replace(/'/g, "''")}'`;
     default:
-      return line;
+      // A plain scalar cannot start with "[" (an IPv6 host would read as a flow sequence): quote those.
+      return /^[A-Za-z0-9]/.test(line) ? line : JSON.stringify(line);
   }
 }

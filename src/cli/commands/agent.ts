@@ -1,4 +1,28 @@
 import type { Command } from 'commander';
+import { startAgent } from '../../agent/index.js';
+import { readPassword } from '../../topology/index.js';
+import { topologyFrom } from '../options.js';
 
-// Placeholder until the command is built; registers nothing, so the CLI reports it as unknown.
-export function register(_program: Command): void {}
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('keep nutcracker pointed at the masters the sentinels elect; runs until SIGTERM/SIGINT (normally started by up)')
+    .option('--no-fast-path', 'switch only when a majority of sentinels agree (no early switch on +selected-slave)')
+    .action(async (opts: { fastPath: boolean }, cmd: Command) => {
+      const topo = topologyFrom(cmd);
+      const password = readPassword(topo);
+      const agent = startAgent(topo, { password, fastPath: opts.fastPath });
+      // The agent never exits on a peer's error; a bug that escapes is logged and the agent keeps running
+      // (its supervisor would restart it anyway, but that would drop its view of a failover in flight).
+      const onStray = (e: unknown) => process.stdout.write(`${new Date().toISOString()} internal error (continuing): ${(e as Error)?.stack ?? String(e)}\n`);
+      process.on('unhandledRejection', onStray);
+      process.on('uncaughtException', onStray);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      // nutcracker is left running: stopping the agent must not stop the proxy.
+      await agent.stop();
+      process.exit(0);
+    });
+}

@@ -1,0 +1,351 @@
+import { setServerAddresses } from '../render/index.js';
+import { agentPaths, type Topology } from '../topology/index.js';
+import { addressesToProbe, analyze, type Analysis, type RoleProbe, type SentinelAnswer, type ShardInput } from './analyze.js';
+import { ConfigApplier, type ApplyResult, type BaseConfig } from './apply.js';
+import { fileEventSink, type EventSink } from './events.js';
+import { FastPath } from './fast-path.js';
+import { ProxySupervisor } from './proxy.js';
+import { APPLY_RETRY, SENTINEL_RECONNECT, type RetryPolicy } from './retry.js';
+import { probeRole } from './role-probe.js';
+import { SentinelLink } from './sentinel-links.js';
+import { parseSentinelEvent } from './sentinel-parse.js';
+import { FailoverTimelines } from './timeline.js';
+
+export interface AgentOptions {
+  password: string | null;
+  events?: EventSink;
+  /** The early switch on +selected-slave (fast-path.ts). Default on. */
+  fastPath?: boolean;
+  /** Delay before the next pass while a shard is mid-change. */
+  soonMs?: number;
+  applyRetry?: RetryPolicy;
+  sentinelRetry?: RetryPolicy;
+}
+
+/** Event types that are logged as their own events (the rest are triggers only). */
+const LOGGED = new Set([
+  '+sdown', '-sdown', '+odown', '-odown', '+try-failover', '+elected-leader', '+selected-slave', '+promoted-slave',
+  '+failover-end', '+convert-to-slave', '+tilt', '-tilt', '+reboot', '+failover-end-for-timeout',
+]);
+
+/**
+ * The reconciler: observe (every sentinel: GET-MASTER-ADDR-BY-NAME + SENTINEL MASTER; ROLE of candidates) ->
+ * analyze (pure, analyze.ts) -> apply (apply.ts). Passes run on start, on every sentinel (re)connect, on every
+ * sentinel event, and every agent.reconcileIntervalMs; a trigger during a pass sets "run again" instead of
+ * starting a second one. Nothing a peer does makes it exit: every failure becomes an event and a later pass.
+ */
+export class Agent {
+  private readonly events: EventSink;
+  private readonly links: SentinelLink[];
+  private readonly applier: ConfigApplier;
+  private readonly proxy: ProxySupervisor | null;
+  private readonly fast: FastPath | null;
+  private readonly timelines: FailoverTimelines;
+  private readonly fastSwitch = new Map<string, { to: string; from: string }>();
+  private readonly lastHold = new Map<string, string>();
+  private lastProblem: string | null = null;
+  private running = false;
+  private rerun = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private applyFailures = 0;
+  private applyNotBefore = 0;
+  private passes = 0;
+  private firstPass: { promise: Promise<void>; resolve: () => void };
+
+  constructor(
+    private readonly topo: Topology,
+    private readonly opts: AgentOptions,
+  ) {
+    this.events = opts.events ?? fileEventSink(agentPaths(topo.stateDir).events);
+    this.proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
+    this.applier = new ConfigApplier(topo, opts.password, this.proxy);
+    this.timelines = new FailoverTimelines(this.events);
+    const handlers = {
+      onMessage: (s: string, ch: string, msg: string) => this.onSentinelMessage(s, ch, msg),
+      onConnected: (s: string) => {
+        this.events.emit('sentinel-connected', { sentinel: s });
+        this.trigger(`connected ${s}`);
+      },
+      onLost: (s: string, error: string) => {
+        this.events.emit('sentinel-lost', { sentinel: s, error });
+        this.trigger(`lost ${s}`);
+      },
+    };
+    this.links = topo.sentinel.instances.map((a) => new SentinelLink(a, opts.password, handlers, opts.sentinelRetry ?? SENTINEL_RECONNECT));
+    this.fast =
+      opts.fastPath === false
+        ? null
+        : new FastPath({
+            password: opts.password,
+            events: this.events,
+            proxyPointsAt: async (shard, from) => (await this.applier.readBase()).servers[shard] === from,
+            prepare: (shard, to) => void this.prepare(shard, to),
+            switchTo: (shard, from, to, at) => this.fastSwitchTo(shard, from, to, at),
+          });
+    let resolve!: () => void;
+    this.firstPass = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+  }
+
+  /** Resolves after the first reconcile pass has run (whatever it decided). */
+  get ready(): Promise<void> {
+    return this.firstPass.promise;
+  }
+
+  start(): void {
+    this.events.emit('agent-started', { pid: process.pid, mode: this.topo.agent.apply, sentinels: this.topo.sentinel.instances, fastPath: this.fast !== null });
+    this.events.human(`agent started (pid ${process.pid}, apply mode ${this.topo.agent.apply}, ${this.links.length} sentinels)`);
+    for (const l of this.links) l.start();
+    if (this.proxy) {
+      // A supervised nutcracker that dies is restarted by the next pass; this notices it within 100 ms.
+      this.watchTimer = setInterval(() => {
+        if (!this.running && this.proxy!.current() === null) this.trigger('proxy gone');
+      }, 100);
+    }
+    this.trigger('start');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.fast?.stopAll();
+    // An apply in flight finishes first: a nutcracker must not be left stopped half-way through a restart.
+    await Promise.race([this.applier.idle(), new Promise((r) => setTimeout(r, 5000))]);
+    for (const l of this.links) l.close();
+    this.timelines.flush();
+    this.events.emit('agent-stopped', { pid: process.pid, passes: this.passes });
+  }
+
+  /** Runs a reconcile now, or right after the one in progress. */
+  trigger(_reason: string): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), 0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.loop(), ms);
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    let soon = false;
+    try {
+      do {
+        this.rerun = false;
+        try {
+          soon = await this.pass();
+        } catch (e) {
+          this.events.emit('reconcile-error', { error: (e as Error).message });
+          soon = true;
+        }
+        this.passes++;
+        if (this.passes === 1) this.firstPass.resolve();
+      } while (this.rerun && !this.stopped);
+    } finally {
+      this.running = false;
+    }
+    const wait = Math.max(soon ? (this.opts.soonMs ?? 50) : this.topo.agent.reconcileIntervalMs, this.applyNotBefore - Date.now());
+    this.schedule(Math.min(wait, this.topo.agent.reconcileIntervalMs));
+  }
+
+  /** One observe -> analyze -> apply pass. Returns whether another pass should follow soon. */
+  private async pass(): Promise<boolean> {
+    const base = await this.applier.readBase();
+    if (base.problem !== this.lastProblem) {
+      if (base.problem) {
+        this.events.emit('config-invalid', { path: base.path, error: base.problem });
+        this.events.human(`proxy config problem: ${base.problem}`);
+      } else if (this.lastProblem) {
+        this.events.emit('config-valid', { path: base.path });
+      }
+      this.lastProblem = base.problem;
+    }
+    const input = await this.observe(base);
+    const analysis = analyze(input);
+    this.report(analysis);
+    for (const d of analysis.decisions) {
+      // An early switch stays "pending" only while the majority path is still holding with the proxy on it:
+      // once the majority agrees (none) or overrides it (switch), or someone moved the proxy, it is settled.
+      const fs = this.fastSwitch.get(d.shard);
+      if (fs && (d.action !== 'hold' || base.servers[d.shard] !== fs.to)) this.fastSwitch.delete(d.shard);
+    }
+    if (Date.now() < this.applyNotBefore) return true;
+    if (Object.keys(analysis.switches).length > 0) {
+      let text: string;
+      try {
+        text = setServerAddresses(base.text, this.topo.proxy.name, analysis.switches);
+      } catch (e) {
+        this.applyFailed('edit', e as Error, analysis.switches);
+        return true;
+      }
+      for (const [shard, to] of Object.entries(analysis.switches)) this.timelines.deciding(shard, base.servers[shard] ?? null, to, 'majority');
+      const r = await this.applier.apply(text, { force: base.problem !== null });
+      this.afterApply(r, analysis.switches, 'majority', base.servers);
+      return analysis.rerunSoon || !r.ok;
+    }
+    if (this.proxy) await this.superviseProxy(base);
+    return analysis.rerunSoon;
+  }
+
+  private async observe(base: BaseConfig): Promise<{ sentinelCount: number; shards: ShardInput[] }> {
+    const names = this.topo.shards.map((s) => s.name);
+    const perSentinel = await Promise.all(this.links.map((l) => l.query(names)));
+    const shards: ShardInput[] = this.topo.shards.map((s) => ({
+      shard: s.name,
+      instances: s.instances,
+      current: base.servers[s.name] ?? null,
+      answers: perSentinel.map((m, i) => m.get(s.name) ?? ({ sentinel: this.links[i]!.addr, ok: false, error: 'no answer' } as SentinelAnswer)),
+      roles: {},
+      fastSwitch: this.fastSwitch.get(s.name) ?? null,
+    }));
+    const wanted = [...new Set(shards.flatMap((s) => addressesToProbe(s)))];
+    const roles = new Map<string, RoleProbe>();
+    await Promise.all(wanted.map(async (a) => roles.set(a, await probeRole(a, this.opts.password, 300))));
+    for (const s of shards) for (const a of addressesToProbe(s)) s.roles[a] = roles.get(a)!;
+    return { sentinelCount: this.links.length, shards };
+  }
+
+  /** Logs a shard's hold once when it starts (or its reason changes), and once when it clears. */
+  private report(a: Analysis): void {
+    for (const d of a.decisions) {
+      const key = d.action === 'hold' ? `${d.reason}` : '';
+      const prev = this.lastHold.get(d.shard) ?? '';
+      if (key === prev) continue;
+      this.lastHold.set(d.shard, key);
+      if (d.action === 'hold') {
+        this.events.emit('reconcile-hold', { shard: d.shard, reason: d.reason, detail: d.detail });
+        if (d.reason === 'no-majority' || d.reason === 'not-an-instance' || d.reason === 'target-not-master' || d.reason === 'epoch-conflict') {
+          this.events.human(`shard ${d.shard}: not changing the proxy: ${d.detail}`);
+        }
+      } else if (prev !== '') {
+        this.events.emit('reconcile-clear', { shard: d.shard, was: prev });
+      }
+    }
+  }
+
+  /** Supervise mode, nothing to switch: nutcracker must be running, on the config file as it is now. */
+  private async superviseProxy(base: BaseConfig): Promise<void> {
+    const pid = this.proxy!.current();
+    let why: string | null = null;
+    if (pid === null) why = 'not running';
+    else if (base.problem === null && !this.proxy!.runsConfig(pid, base.sha, base.path)) why = 'running an older config than the file';
+    if (why === null) return;
+    this.events.emit(pid === null ? 'proxy-down' : 'proxy-stale', { pid, why });
+    const r = await this.applier.apply(base.text, { force: true });
+    this.afterApply(r, {}, 'supervise', base.servers);
+  }
+
+  private afterApply(r: ApplyResult, switches: Record<string, string>, path: 'majority' | 'fast' | 'supervise', before: Record<string, string>): void {
+    if (!r.ok) return this.applyFailed(r.stage, r.error, switches);
+    this.applyFailures = 0;
+    this.applyNotBefore = 0;
+    const changes = Object.entries(switches).map(([shard, to]) => ({ shard, from: before[shard] ?? null, to }));
+    this.events.emit('config-applied', {
+      path,
+      file: r.path,
+      mode: this.topo.agent.apply,
+      changed: r.changed,
+      changes,
+      restart: r.restart,
+    });
+    for (const c of changes) this.timelines.applied(c.shard, c.to, r.writtenAtMs, r.servingAtMs, path);
+    if (changes.length > 0) this.events.human(`proxy now sends ${changes.map((c) => `${c.shard} to ${c.to}`).join(', ')} (${path} path)`);
+  }
+
+  private applyFailed(stage: string, error: Error, switches: Record<string, string>): void {
+    this.applyFailures++;
+    const d = (this.opts.applyRetry ?? APPLY_RETRY)(this.applyFailures, error);
+    const delay = d === 'stop' ? this.topo.agent.reconcileIntervalMs : d;
+    this.applyNotBefore = Date.now() + delay;
+    this.events.emit('apply-failed', { stage, error: error.message, switches, attempt: this.applyFailures, retryInMs: delay });
+    this.events.human(`apply failed (${stage}): ${error.message}; retrying in ${delay} ms`);
+  }
+
+  /** Checks, ahead of time, the config that would point `shard` at `to`. */
+  private async prepare(shard: string, to: string): Promise<void> {
+    try {
+      const base = await this.applier.readBase();
+      await this.applier.check(setServerAddresses(base.text, this.topo.proxy.name, { [shard]: to }));
+    } catch {
+      /* the real apply reports it */
+    }
+  }
+
+  private async fastSwitchTo(shard: string, from: string, to: string, promotedAtMs: number): Promise<void> {
+    const shardSpec = this.topo.shards.find((s) => s.name === shard);
+    if (!shardSpec?.instances.includes(to)) return;
+    this.timelines.promoted(shard, from, to, promotedAtMs);
+    const base = await this.applier.readBase();
+    if (base.servers[shard] !== from) return;
+    let text: string;
+    try {
+      text = setServerAddresses(base.text, this.topo.proxy.name, { [shard]: to });
+    } catch (e) {
+      return this.applyFailed('edit', e as Error, { [shard]: to });
+    }
+    this.timelines.deciding(shard, from, to, 'fast');
+    const r = await this.applier.apply(text);
+    if (r.ok) this.fastSwitch.set(shard, { from, to });
+    this.afterApply(r, { [shard]: to }, 'fast', base.servers);
+    this.trigger('fast switch');
+  }
+
+  private onSentinelMessage(sentinel: string, channel: string, message: string): void {
+    const ev = parseSentinelEvent(channel, message);
+    const known = (shard: string) => this.topo.shards.find((s) => s.name === shard);
+    switch (ev.kind) {
+      case 'garbage':
+        this.events.emit('sentinel-garbage', { sentinel, type: ev.type, text: ev.text, why: ev.why });
+        break;
+      case 'switch-master':
+        this.events.emit('switch-seen', { sentinel, shard: ev.shard, from: ev.from, to: ev.to });
+        if (known(ev.shard)) this.timelines.switchSeen(ev.shard, ev.from, ev.to);
+        break;
+      case 'instance': {
+        if (!known(ev.shard)) break;
+        if (LOGGED.has(ev.type) || ev.type.startsWith('-failover-abort')) {
+          const name = ev.type.slice(1).replace(/^(s|o)down$/, '$1down');
+          this.events.emit(name === 'sdown' || name === 'odown' ? name : 'sentinel-event', {
+            sentinel,
+            ...(name === 'sdown' || name === 'odown' ? { state: ev.type[0] } : { type: ev.type }),
+            shard: ev.shard,
+            role: ev.role,
+            addr: ev.addr,
+          });
+        }
+        if (ev.type === '+odown' && ev.role === 'master') {
+          this.timelines.odown(ev.shard, ev.addr);
+          // Check ahead the configs a failover could need, so the switch itself skips nutcracker -t.
+          for (const i of known(ev.shard)!.instances) if (i !== ev.addr) void this.prepare(ev.shard, i);
+        }
+        if (ev.type === '+selected-slave' && this.fast) {
+          this.timelines.selected(ev.shard, ev.masterAddr, ev.addr);
+          if (known(ev.shard)!.instances.includes(ev.addr)) this.fast.selected(ev.shard, ev.masterAddr, ev.addr, this.topo.sentinel.failoverTimeout);
+        }
+        if (ev.type.startsWith('-failover-abort') || ev.type === '+failover-end') this.fast?.cancel(ev.shard, ev.type);
+        break;
+      }
+      default:
+        break;
+    }
+    this.trigger(channel);
+  }
+}
+
+/** Starts an agent; it runs until `stop()`. */
+export function startAgent(topo: Topology, opts: AgentOptions): Agent {
+  const a = new Agent(topo, opts);
+  a.start();
+  return a;
+}

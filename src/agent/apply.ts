@@ -1,0 +1,256 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
+import { readPoolServers, renderNutcrackerYml } from '../render/index.js';
+import { atomicWriteFile, checkNutcrackerConf, isAlive, readPidFile } from '../runtime/index.js';
+import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
+import type { ProxySupervisor, RestartTimings } from './proxy.js';
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The config the agent edits, with where it came from. */
+export interface BaseConfig {
+  text: string;
+  sha: string;
+  /** Server address by server name, for the pool. */
+  servers: Record<string, string>;
+  /** The file it was read from. */
+  path: string;
+  /** Set when the file itself was unusable and `text` is the last good (or freshly rendered) config instead. */
+  problem: string | null;
+}
+
+export type ApplyResult =
+  | { ok: true; changed: boolean; path: string; writtenAtMs: number; servingAtMs: number | null; restart: RestartTimings | null }
+  | { ok: false; stage: 'lock' | 'check' | 'write' | 'activate'; error: Error };
+
+/**
+ * Writes a new nutcracker.yml and makes it take effect, per apply mode:
+ *   supervise: write the proxy config, restart the supervised nutcracker;
+ *   staging:   write the staging file only (a privileged watcher installs it);
+ *   exec:      write the proxy config, run the configured argv with the config path appended (no shell).
+ * Every write is checked with `nutcracker -t` on the exact bytes first (results cached by sha256), then made
+ * atomically (temp file, fsync, rename): a crash leaves the old file or the new one, never a part.
+ * One apply at a time, in this process (a promise chain) and across processes (`notify`) by a lock file.
+ */
+export class ConfigApplier {
+  private readonly checks = new Map<string, { ok: true } | { ok: false; error: string }>();
+  private lastGood: { text: string; sha: string; servers: Record<string, string> } | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly topo: Topology,
+    private readonly password: string | null,
+    private readonly proxy: ProxySupervisor | null,
+  ) {}
+
+  get mode(): ApplyMode {
+    return this.topo.agent.apply;
+  }
+
+  /** The file this mode writes. */
+  targetPath(): string {
+    return this.mode === 'staging' ? this.topo.stagingFile : proxyPaths(this.topo.stateDir).conf;
+  }
+
+  /** Staging mode reads its own staging file once it exists; before that, the config `up` rendered. */
+  private basePath(): string {
+    const t = this.targetPath();
+    return this.mode === 'staging' && !existsSync(t) ? proxyPaths(this.topo.stateDir).conf : t;
+  }
+
+  /** nutcracker -t on exactly this text, cached: a config checked once is not checked again. */
+  async check(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
+    const sha = sha256(text);
+    const cached = this.checks.get(sha);
+    if (cached) return cached;
+    const dir = agentPaths(this.topo.stateDir).dir;
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.check-${process.pid}-${sha.slice(0, 12)}.yml`);
+    try {
+      const fd = openSync(tmp, 'w', 0o600);
+      writeSync(fd, text);
+      closeSync(fd);
+      const r = await checkNutcrackerConf(tmp);
+      if (this.checks.size > 64) this.checks.clear();
+      this.checks.set(sha, r);
+      return r;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  /**
+   * The current config: the file, when it reads as a pool with servers and passes nutcracker -t; otherwise
+   * the last good one this process saw (or one rendered from the description), with `problem` saying why.
+   */
+  async readBase(): Promise<BaseConfig> {
+    const path = this.basePath();
+    let problem: string;
+    try {
+      const text = readFileSync(path, 'utf8');
+      const servers = Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
+      const check = await this.check(text);
+      if (check.ok) {
+        const sha = sha256(text);
+        this.lastGood = { text, sha, servers };
+        return { text, sha, servers, path, problem: null };
+      }
+      problem = `nutcracker rejects it: ${check.error}`;
+    } catch (e) {
+      problem = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : (e as Error).message;
+    }
+    if (this.lastGood) return { ...this.lastGood, path, problem: `${path}: ${problem}; using the last good config` };
+    const masters = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
+    const text = renderNutcrackerYml(this.topo, masters, this.password);
+    const servers = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
+    return { text, sha: sha256(text), servers, path, problem: `${path}: ${problem}; no good config seen yet, using one rendered from the description` };
+  }
+
+  /** Serialises `fn` after every earlier apply in this process. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Waits for the apply in flight (used on shutdown so nutcracker is never left stopped mid-restart). */
+  idle(): Promise<void> {
+    return this.chain.then(() => {});
+  }
+
+  /**
+   * Writes `text` (unless the file already holds it) and makes it take effect. `force` activates even when the
+   * file is unchanged (a supervised nutcracker running an older config, or an exec command that failed).
+   */
+  apply(text: string, opts: { force?: boolean; lockTimeoutMs?: number } = {}): Promise<ApplyResult> {
+    return this.serial(async () => {
+      let lock: ApplyLock;
+      try {
+        lock = await ApplyLock.acquire(join(agentPaths(this.topo.stateDir).dir, 'apply.lock'), opts.lockTimeoutMs ?? 3000);
+      } catch (e) {
+        return { ok: false, stage: 'lock', error: e as Error };
+      }
+      try {
+        return await this.applyLocked(text, opts.force ?? false);
+      } finally {
+        lock.release();
+      }
+    });
+  }
+
+  private async applyLocked(text: string, force: boolean): Promise<ApplyResult> {
+    const path = this.targetPath();
+    let before: string | null = null;
+    try {
+      before = readFileSync(path, 'utf8');
+    } catch {
+      before = null;
+    }
+    const changed = before !== text;
+    if (!changed && !force) return { ok: true, changed: false, path, writtenAtMs: performance.now(), servingAtMs: null, restart: null };
+    if (changed) {
+      let check: { ok: true } | { ok: false; error: string };
+      try {
+        check = await this.check(text);
+      } catch (e) {
+        return { ok: false, stage: 'check', error: e as Error };
+      }
+      if (!check.ok) return { ok: false, stage: 'check', error: new InvalidInputError(`the new config fails nutcracker -t: ${check.error}; the old one is kept`) };
+      try {
+        if (before !== null && !(await this.check(before)).ok) {
+          // A hand edit nutcracker rejects is replaced, but kept beside it for whoever made it.
+          atomicWriteFile(`${path}.rejected`, before, { mode: 0o600 });
+        }
+        atomicWriteFile(path, text, { mode: this.password !== null ? 0o600 : 0o644 });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        return { ok: false, stage: 'write', error: new EnvironmentError(`cannot write ${path}: ${err.code ?? err.message}; the old config is kept`, { cause: e }) };
+      }
+      this.lastGood = { text, sha: sha256(text), servers: Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr])) };
+    }
+    const writtenAtMs = performance.now();
+    try {
+      const restart = await this.activate(path, sha256(text));
+      return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart };
+    } catch (e) {
+      return { ok: false, stage: 'activate', error: e as Error };
+    }
+  }
+
+  private async activate(path: string, sha: string): Promise<RestartTimings | null> {
+    switch (this.mode) {
+      case 'staging':
+        return null;
+      case 'exec':
+        await runExec(this.topo.agent.exec!, path);
+        return null;
+      case 'supervise':
+        if (!this.proxy) throw new EnvironmentError('supervise mode without a proxy supervisor');
+        return await this.proxy.restart(sha);
+    }
+  }
+}
+
+/** exec mode: argv + config path, no shell, 30 s limit; a non-zero exit is a failed apply (retried). */
+function runExec(argv: string[], confPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, [...argv.slice(1), confPath], { timeout: 30_000, shell: false }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      const tail = String(stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+      reject(new TransientError(`agent.exec ${argv[0]} failed (${(err as NodeJS.ErrnoException).code ?? err.message})${tail ? `: ${tail}` : ''}`, { cause: err }));
+    });
+  });
+}
+
+/**
+ * An exclusive lock between processes of one state dir (the agent and `notify`): a file created with O_EXCL
+ * holding the owner's PID. A lock whose owner is dead is taken over.
+ */
+export class ApplyLock {
+  private constructor(private readonly path: string) {}
+
+  static async acquire(path: string, timeoutMs: number): Promise<ApplyLock> {
+    mkdirSync(dirname(path), { recursive: true });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const fd = openSync(path, 'wx', 0o600);
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        return new ApplyLock(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const owner = readPidFile(path);
+      if (owner !== null && owner !== process.pid && !isAlive(owner)) {
+        // The owner died mid-apply: its lock is stale.
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (owner === null && ageMs(path) > 2000) {
+        // Created but never filled in (the creator died between open and write).
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new TransientError(`another process (pid ${owner}) is applying a proxy config; try again`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  release(): void {
+    if (readPidFile(this.path) === process.pid) rmSync(this.path, { force: true });
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,17 @@
+/** The agent: keeps nutcracker pointed at the masters the sentinels elect (design.md). */
+export { Agent, startAgent, type AgentOptions } from './agent.js';
+export {
+  analyze, decideShard, majorityOf, addressesToProbe,
+  type AnalyzeInput, type Analysis, type ShardInput, type ShardDecision, type SentinelAnswer, type RoleProbe, type HoldReason,
+} from './analyze.js';
+export { ConfigApplier, ApplyLock, sha256, type ApplyResult, type BaseConfig } from './apply.js';
+export { fileEventSink, memoryEventSink, type EventSink } from './events.js';
+export { FastPath, type FastPathDeps } from './fast-path.js';
+export { ProxySupervisor, CONF_SHA_ENV, type RestartTimings } from './proxy.js';
+export { exponentialBackoff, SENTINEL_RECONNECT, APPLY_RETRY, type RetryPolicy, type BackoffOptions } from './retry.js';
+export { probeRole, parseResp, encodeCommand } from './role-probe.js';
+export {
+  parseSentinelEvent, parseMasterAddrReply, parseSentinelMasterReply, parseRoleReply, isHost, parsePort,
+  type SentinelEvent, type SentinelMasterInfo, type RoleInfo,
+} from './sentinel-parse.js';
+export { parseNotifyArgs, runNotify, NOTIFY_EXIT, type NotifyArgs, type NotifyResult } from './notify.js';
