@@ -240,7 +240,9 @@ export async function down(topo: Topology, opts: DownOptions = {}): Promise<{ st
   if (parts.proxy) all.splice(1, 0, { kind: 'agent', addr: 'agent (worker)', pidFile: a.pid });
   const stopped: Part[] = [];
   const byKind = (k: PartKind) => all.filter((p) => p.kind === k);
-  for (const group of [byKind('agent'), byKind('proxy'), byKind('sentinel'), byKind('redis')]) {
+  // The supervisor stops its agent itself; the worker entry only catches an agent whose supervisor is gone.
+  const agents = byKind('agent').map((p) => [p]);
+  for (const group of [...agents, byKind('proxy'), byKind('sentinel'), byKind('redis')]) {
     await Promise.all(
       group.map(async (p) => {
         const pid = ourPid(p.pidFile, topo.stateDir);
