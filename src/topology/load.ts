@@ -117,17 +117,14 @@ function crossCheck(d: Description): string[] {
   }
   if (d.agent.apply === 'exec' && !d.agent.exec) out.push('agent.exec: required when agent.apply is "exec"');
   if (d.agent.apply !== 'exec' && d.agent.exec) out.push(`agent.exec: only used when agent.apply is "exec" (it is "${d.agent.apply}")`);
-  const hostsOfLoopback = new Set(
-    [...owners.keys()].map((a) => a.slice(0, a.lastIndexOf(':'))).filter((h) => h.startsWith('127.') || h === 'localhost' || h === '::1' || h === '[::1]'),
-  );
-  const allHosts = new Set([...owners.keys()].map((a) => a.slice(0, a.lastIndexOf(':'))));
-  // Sentinel and Redis report addresses as they see them; mixing loopback with LAN addresses makes
-  // the sentinels' view and the description disagree (sentinel.md, "never mix 127.0.0.1 and LAN IPs").
-  if (hostsOfLoopback.size > 0 && hostsOfLoopback.size < allHosts.size) {
-    const others = [...allHosts].filter((h) => !hostsOfLoopback.has(h));
-    if (others.some((h) => !h.startsWith('127.'))) {
-      out.push(`addresses: loopback (${[...hostsOfLoopback].join(', ')}) mixed with other hosts (${others.join(', ')}); use one kind`);
-    }
+  // Sentinel and Redis report addresses as they see them; mixing loopback with other addresses among the
+  // instances and sentinels makes their view and the description disagree (notes/sentinel.md).
+  const engineHosts = [...d.shards.flatMap((x) => x.instances), ...d.sentinel.instances].map((a) => a.slice(0, a.lastIndexOf(':')));
+  const isLoop = (h: string) => h.startsWith('127.') || h === 'localhost' || h === '[::1]';
+  const loop = [...new Set(engineHosts.filter(isLoop))];
+  const other = [...new Set(engineHosts.filter((h) => !isLoop(h)))];
+  if (loop.length > 0 && other.length > 0) {
+    out.push(`addresses: loopback (${loop.join(', ')}) mixed with other hosts (${other.join(', ')}) among instances and sentinels; use one kind`);
   }
   return out;
 }
