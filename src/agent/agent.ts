@@ -47,6 +47,8 @@ export class Agent {
   private running = false;
   private rerun = false;
   private stopped = false;
+  private warm = false;
+  private soonStreak = 0;
   private timer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
   private applyFailures = 0;
@@ -103,7 +105,18 @@ export class Agent {
         if (!this.running && this.proxy!.current() === null) this.trigger('proxy gone');
       }, 100);
     }
-    this.trigger('start');
+    // The first pass waits (at most 500 ms) for a majority of subscriptions, so it does not report
+    // "no majority" just because the connections are still being made.
+    const need = Math.floor(this.links.length / 2) + 1;
+    const startedAt = Date.now();
+    const warm = () => {
+      if (this.stopped) return;
+      if (this.links.filter((l) => l.connected).length >= need || Date.now() - startedAt > 500) {
+        this.warm = true;
+        this.trigger('start');
+      } else setTimeout(warm, 10);
+    };
+    warm();
   }
 
   async stop(): Promise<void> {
@@ -121,7 +134,7 @@ export class Agent {
 
   /** Runs a reconcile now, or right after the one in progress. */
   trigger(_reason: string): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.warm) return;
     if (this.running) {
       this.rerun = true;
       return;
@@ -155,7 +168,11 @@ export class Agent {
     } finally {
       this.running = false;
     }
-    const wait = Math.max(soon ? (this.opts.soonMs ?? 50) : this.topo.agent.reconcileIntervalMs, this.applyNotBefore - Date.now());
+    // Quick re-checks while a shard is mid-change, but not forever: a hold that outlasts ~2 s (a master the
+    // sentinels name but that stays down) falls back to the normal interval.
+    this.soonStreak = soon ? this.soonStreak + 1 : 0;
+    const quick = soon && this.soonStreak <= 40;
+    const wait = Math.max(quick ? (this.opts.soonMs ?? 50) : this.topo.agent.reconcileIntervalMs, this.applyNotBefore - Date.now());
     this.schedule(Math.min(wait, this.topo.agent.reconcileIntervalMs));
   }
 
@@ -258,6 +275,7 @@ export class Agent {
       changed: r.changed,
       changes,
       restart: r.restart,
+      steps: r.steps,
     });
     for (const c of changes) this.timelines.applied(c.shard, c.to, r.writtenAtMs, r.servingAtMs, path);
     if (changes.length > 0) this.events.human(`proxy now sends ${changes.map((c) => `${c.shard} to ${c.to}`).join(', ')} (${path} path)`);

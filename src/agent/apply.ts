@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { readPoolServers, renderNutcrackerYml } from '../render/index.js';
 import { atomicWriteFile, checkNutcrackerConf, isAlive, readPidFile } from '../runtime/index.js';
@@ -25,7 +25,16 @@ export interface BaseConfig {
 }
 
 export type ApplyResult =
-  | { ok: true; changed: boolean; path: string; writtenAtMs: number; servingAtMs: number | null; restart: RestartTimings | null }
+  | {
+      ok: true;
+      changed: boolean;
+      path: string;
+      writtenAtMs: number;
+      servingAtMs: number | null;
+      restart: RestartTimings | null;
+      /** ms spent waiting for the lock, checking, writing (for the events log). */
+      steps: { lockMs: number; checkMs: number; writeMs: number };
+    }
   | { ok: false; stage: 'lock' | 'check' | 'write' | 'activate'; error: Error };
 
 /**
@@ -46,7 +55,9 @@ export class ConfigApplier {
     private readonly topo: Topology,
     private readonly password: string | null,
     private readonly proxy: ProxySupervisor | null,
-  ) {}
+  ) {
+    removeStaleTemps(this.targetPath());
+  }
 
   get mode(): ApplyMode {
     return this.topo.agent.apply;
@@ -129,6 +140,7 @@ export class ConfigApplier {
    */
   apply(text: string, opts: { force?: boolean; lockTimeoutMs?: number } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
+      const t0 = performance.now();
       let lock: ApplyLock;
       try {
         lock = await ApplyLock.acquire(join(agentPaths(this.topo.stateDir).dir, 'apply.lock'), opts.lockTimeoutMs ?? 3000);
@@ -136,14 +148,16 @@ export class ConfigApplier {
         return { ok: false, stage: 'lock', error: e as Error };
       }
       try {
-        return await this.applyLocked(text, opts.force ?? false);
+        return await this.applyLocked(text, opts.force ?? false, t0);
       } finally {
         lock.release();
       }
     });
   }
 
-  private async applyLocked(text: string, force: boolean): Promise<ApplyResult> {
+  private async applyLocked(text: string, force: boolean, t0: number): Promise<ApplyResult> {
+    const tLocked = performance.now();
+    let tChecked = tLocked;
     const path = this.targetPath();
     let before: string | null = null;
     try {
@@ -152,7 +166,9 @@ export class ConfigApplier {
       before = null;
     }
     const changed = before !== text;
-    if (!changed && !force) return { ok: true, changed: false, path, writtenAtMs: performance.now(), servingAtMs: null, restart: null };
+    const steps = () => ({ lockMs: ms(tLocked - t0), checkMs: ms(tChecked - tLocked), writeMs: ms(writtenAtMs - tChecked) });
+    let writtenAtMs = performance.now();
+    if (!changed && !force) return { ok: true, changed: false, path, writtenAtMs, servingAtMs: null, restart: null, steps: steps() };
     if (changed) {
       let check: { ok: true } | { ok: false; error: string };
       try {
@@ -161,6 +177,7 @@ export class ConfigApplier {
         return { ok: false, stage: 'check', error: e as Error };
       }
       if (!check.ok) return { ok: false, stage: 'check', error: new InvalidInputError(`the new config fails nutcracker -t: ${check.error}; the old one is kept`) };
+      tChecked = performance.now();
       try {
         if (before !== null && !(await this.check(before)).ok) {
           // A hand edit nutcracker rejects is replaced, but kept beside it for whoever made it.
@@ -173,10 +190,10 @@ export class ConfigApplier {
       }
       this.lastGood = { text, sha: sha256(text), servers: Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr])) };
     }
-    const writtenAtMs = performance.now();
+    writtenAtMs = performance.now();
     try {
       const restart = await this.activate(path, sha256(text));
-      return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart };
+      return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart, steps: steps() };
     } catch (e) {
       return { ok: false, stage: 'activate', error: e as Error };
     }
@@ -252,5 +269,28 @@ function ageMs(path: string): number {
     return Date.now() - statSync(path).mtimeMs;
   } catch {
     return 0;
+  }
+}
+
+function ms(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/**
+ * atomicWriteFile's temp files are `.<name>.<pid>.<ms>.tmp` beside the target; a writer killed mid-write
+ * leaves one behind (never the target half-written). Those of dead processes are removed.
+ */
+function removeStaleTemps(target: string): void {
+  const dir = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = n.startsWith(prefix) && n.endsWith('.tmp') ? /^\.(\d+)\.\d+\.tmp$/.exec(n.slice(prefix.length - 1)) : null;
+    if (m && !isAlive(Number(m[1]))) rmSync(join(dir, n), { force: true });
   }
 }

@@ -90,6 +90,8 @@ export class FastPath {
       }
       this.deps.prepare(shard, w.to);
       const deadline = Date.now() + timeoutMs;
+      const t0 = performance.now();
+      const trace: string[] = [];
       let polls = 0;
       while (!w.cancelled) {
         if (Date.now() > deadline) {
@@ -98,6 +100,7 @@ export class FastPath {
         }
         polls++;
         const r = await probe(w.to, this.deps.password, 100);
+        if (trace.length < 200) trace.push(`${Math.round(performance.now() - t0)}:${'error' in r ? r.error : r.role}`);
         if (w.cancelled) return;
         if (!('error' in r) && r.role === 'master') {
           const promotedAtMs = performance.now();
@@ -107,7 +110,7 @@ export class FastPath {
             return;
           }
           if (w.cancelled) return;
-          events.emit('promotion-seen', { shard, from: w.from, to: w.to, polls, oldMaster: 'error' in old ? old.error : old.role });
+          events.emit('promotion-seen', { shard, from: w.from, to: w.to, polls, waitedMs: Math.round(performance.now() - t0), oldMaster: 'error' in old ? old.error : old.role, trace: trace.slice(-5) });
           await this.deps.switchTo(shard, w.from, w.to, promotedAtMs);
           return;
         }

@@ -84,6 +84,10 @@ export class SentinelLink {
   /** One answer per shard name; never throws. */
   async query(shards: string[]): Promise<Map<string, SentinelAnswer>> {
     const out = new Map<string, SentinelAnswer>();
+    if (this.cmd.status !== 'ready') {
+      for (const name of shards) out.set(name, { sentinel: this.addr, ok: false, error: `not connected (${this.lastError})` });
+      return out;
+    }
     await Promise.all(
       shards.map(async (name) => {
         try {

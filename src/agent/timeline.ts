@@ -13,6 +13,7 @@ interface Timeline {
   servingAt?: number | null;
   path?: string;
   timer?: NodeJS.Timeout;
+  reported?: boolean;
 }
 
 const ms = (a: number | undefined | null, b: number | undefined | null): number | null =>
@@ -32,9 +33,13 @@ export class FailoverTimelines {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  private get(shard: string, from: string | null, to: string | null): Timeline {
+  /**
+   * The timeline of the shard's current failover. Late echoes of a reported one (the other sentinels'
+   * +switch-master) land on it and change nothing; `fresh` (a new +odown) starts a new one after a report.
+   */
+  private get(shard: string, from: string | null, to: string | null, fresh = false): Timeline {
     let t = this.active.get(shard);
-    const stale = t !== undefined && this.now() - t.startedAt > 60_000;
+    const stale = t !== undefined && (this.now() - t.startedAt > 60_000 || (fresh && t.reported === true));
     const other = t !== undefined && to !== null && t.to !== null && t.to !== to;
     if (!t || stale || other) {
       if (t) this.report(t);
@@ -50,7 +55,7 @@ export class FailoverTimelines {
   }
 
   odown(shard: string, addr: string): void {
-    const t = this.get(shard, addr, null);
+    const t = this.get(shard, addr, null, true);
     t.odownAt ??= this.now();
   }
   selected(shard: string, from: string, to: string): void {
@@ -85,12 +90,12 @@ export class FailoverTimelines {
   }
 
   flush(): void {
-    for (const t of [...this.active.values()]) this.report(t);
+    for (const t of this.active.values()) this.report(t);
   }
 
   private report(t: Timeline): void {
-    if (this.active.get(t.shard) !== t) return;
-    this.active.delete(t.shard);
+    if (t.reported) return;
+    t.reported = true;
     if (t.timer) clearTimeout(t.timer);
     if (t.writtenAt === undefined && t.firstSwitchAt === undefined) return;
     const ref = t.firstSwitchAt;

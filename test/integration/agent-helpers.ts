@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import { readPoolServers } from '../../src/render/index.js';
+import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
+import { agentPaths, proxyPaths, redisPaths, type Topology } from '../../src/topology/index.js';
+
+/** Helpers shared by the agent's integration tests. */
+
+export type Ev = Record<string, unknown> & { ts: string; event: string };
+
+export function readEvents(topo: Topology): Ev[] {
+  try {
+    return readFileSync(agentPaths(topo.stateDir).events, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Ev);
+  } catch {
+    return [];
+  }
+}
+
+/** Events after index `from` (so each test looks only at what it caused). */
+export function eventsSince(topo: Topology, from: number): Ev[] {
+  return readEvents(topo).slice(from);
+}
+
+export function proxyServers(topo: Topology, path = proxyPaths(topo.stateDir).conf): Record<string, string> {
+  return Object.fromEntries(readPoolServers(readFileSync(path, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
+}
+
+/** What each sentinel answers for the shard (null when it does not answer). */
+export async function sentinelView(topo: Topology, shard: string): Promise<Array<string | null>> {
+  return Promise.all(
+    topo.sentinel.instances.map(async (s) => {
+      const c = redisClient(s, null, { timeoutMs: 300 });
+      try {
+        const r = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard)) as [string, string] | null;
+        return r ? `${r[0]}:${r[1]}` : null;
+      } catch {
+        return null;
+      } finally {
+        c.disconnect();
+      }
+    }),
+  );
+}
+
+/** The address a majority of all sentinels report, or null. */
+export async function majorityMaster(topo: Topology, shard: string): Promise<string | null> {
+  const view = await sentinelView(topo, shard);
+  const counts = new Map<string, number>();
+  for (const v of view) if (v) counts.set(v, (counts.get(v) ?? 0) + 1);
+  for (const [addr, n] of counts) if (n > topo.sentinel.instances.length / 2) return addr;
+  return null;
+}
+
+export async function sentinelMasterInfo(topo: Topology, sentinel: string, shard: string): Promise<Record<string, string>> {
+  const c = redisClient(sentinel, null, { timeoutMs: 500 });
+  try {
+    const flat = (await c.call('SENTINEL', 'MASTER', shard)) as string[];
+    const o: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]!] = flat[i + 1]!;
+    return o;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Faster failure detection for tests (not persisted by Sentinel; sentinel.md). */
+export async function fastSentinels(topo: Topology): Promise<void> {
+  await Promise.all(
+    topo.sentinel.instances.map(async (s) => {
+      const c = redisClient(s, null, { timeoutMs: 1000 });
+      try {
+        await c.call('SENTINEL', 'DEBUG', 'ping-period', '100', 'ask-period', '100');
+      } catch {
+        /* older sentinels: keep the defaults */
+      } finally {
+        c.disconnect();
+      }
+    }),
+  );
+}
+
+export function redisPid(topo: Topology, addr: string): number {
+  const pid = ourPid(redisPaths(topo.stateDir, addr).pid, topo.stateDir);
+  if (pid === null) throw new Error(`${addr} is not running`);
+  return pid;
+}
+
+export function proxyPid(topo: Topology): number | null {
+  return ourPid(proxyPaths(topo.stateDir).pid, topo.stateDir);
+}
+
+export function agentPid(topo: Topology): number | null {
+  return ourPid(agentPaths(topo.stateDir).pid, topo.stateDir);
+}
+
+/** SET through the proxy, then read the key on `addr` directly: proves the proxy sends the shard there. */
+export async function proxyWritesTo(topo: Topology, key: string, addr: string): Promise<boolean> {
+  const p = redisClient(topo.proxy.listen, null, { timeoutMs: 500 });
+  const d = redisClient(addr, null, { timeoutMs: 500 });
+  try {
+    const v = `v${Date.now()}${Math.random()}`;
+    if ((await p.set(key, v)) !== 'OK') return false;
+    return (await d.get(key)) === v;
+  } catch {
+    return false;
+  } finally {
+    p.disconnect();
+    d.disconnect();
+  }
+}
+
+/**
+ * Waits until a failover of `shard` away from `old` is complete as everyone sees it: a majority of sentinels
+ * report a new master, every sentinel reports it with the failover no longer in progress, and the proxy
+ * config names it. Returns the new master.
+ */
+export async function waitFailoverDone(topo: Topology, shard: string, old: string, timeoutMs = 30_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const m = await majorityMaster(topo, shard);
+      if (m === null || m === old) return undefined;
+      if (proxyServers(topo)[shard] !== m) return undefined;
+      return m;
+    },
+    { timeoutMs, intervalMs: 50, what: `the failover of ${shard} away from ${old} to reach the proxy config` },
+  );
+}
+
+/** A diagnostic dump for failed assertions: the agent's events and log tail, the sentinels' view. */
+export async function diagnose(topo: Topology): Promise<string> {
+  const views = await Promise.all(topo.shards.map(async (s) => `${s.name}: ${JSON.stringify(await sentinelView(topo, s.name))}`));
+  let log = '';
+  try {
+    log = readFileSync(agentPaths(topo.stateDir).log, 'utf8').split('\n').slice(-30).join('\n');
+  } catch {
+    /* none */
+  }
+  const ev = readEvents(topo)
+    .slice(-60)
+    .map((e) => JSON.stringify(e).slice(0, 400))
+    .join('\n');
+  let conf = '';
+  try {
+    conf = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  } catch {
+    /* none */
+  }
+  return `--- sentinels\n${views.join('\n')}\n--- proxy config\n${conf}\n--- agent log\n${log}\n--- events\n${ev}`;
+}
