@@ -90,6 +90,11 @@ export class Agent {
     this.firstPass = { promise: new Promise<void>((r) => (resolve = r)), resolve };
   }
 
+  /** Reconcile passes run so far. */
+  get passCount(): number {
+    return this.passes;
+  }
+
   /** Resolves after the first reconcile pass has run (whatever it decided). */
   get ready(): Promise<void> {
     return this.firstPass.promise;

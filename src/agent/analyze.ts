@@ -127,10 +127,14 @@ export function decideShard(s: ShardInput, sentinelCount: number): ShardDecision
   return { shard: s.shard, action: 'switch', from: s.current, to: candidate, epoch: top, agreeing, of: sentinelCount };
 }
 
-/** Addresses whose ROLE `analyze` may need for this shard: every address the sentinels report, and the current one. */
-export function addressesToProbe(s: Pick<ShardInput, 'answers' | 'current' | 'fastSwitch'>): string[] {
+/**
+ * Addresses whose ROLE `analyze` may need for this shard: the addresses the sentinels report, and the current one
+ * after an early switch. Only the shard's own instances: a sentinel answering nonsense must not make the agent
+ * connect to whatever address it names.
+ */
+export function addressesToProbe(s: Pick<ShardInput, 'answers' | 'current' | 'fastSwitch' | 'instances'>): string[] {
   const out = new Set<string>();
   for (const a of s.answers) if (a.ok && a.addr !== s.current) out.add(a.addr);
   if (s.fastSwitch && s.current === s.fastSwitch.to) out.add(s.fastSwitch.to);
-  return [...out];
+  return [...out].filter((a) => s.instances.includes(a));
 }

@@ -144,3 +144,12 @@ describe('analyze: several shards', () => {
     expect(analyze(input)).toEqual(analyze(input));
   });
 });
+
+describe('addressesToProbe', () => {
+  it('asks ROLE only of the shard instances the sentinels name', async () => {
+    const { addressesToProbe } = await import('../../src/agent/index.js');
+    const s = shard({ answers: [ok(0, B, 1), ok(1, '127.0.0.1:1', 9), ok(2, A, 0)] });
+    expect(addressesToProbe(s)).toEqual([B]);
+    expect(addressesToProbe(shard({ current: B, fastSwitch: { from: A, to: B }, answers: [ok(0, A, 0), ok(1, A, 0), ok(2, A, 0)] })).sort()).toEqual([A, B].sort());
+  });
+});
