@@ -1,0 +1,84 @@
+/**
+ * The status report as text for a terminal: the proxy and sentinels on top, one table per shard, then every
+ * problem. `up --foreground` shows the same text as its live view.
+ */
+import type { Topology } from '../topology/index.js';
+import { collectStatus, type InstanceStatus, type ShardStatus, type StatusReport } from './status.js';
+import { formatPercent, renderTable } from './table.js';
+
+export async function statusText(topo: Topology, host?: string): Promise<string> {
+  return renderStatusText(await collectStatus(topo, host !== undefined ? { host } : {}));
+}
+
+export function renderStatusText(r: StatusReport): string {
+  const out: string[] = [];
+  const proxyConf = r.proxy.config ? `config ${r.proxy.config}` : r.proxy.local ? 'config MISSING' : 'config on another host';
+  out.push(`proxy      ${r.proxy.listen}  ${r.proxy.up ? 'up' : `DOWN (${r.proxy.error ?? 'no answer'})`}  ${proxyConf}`);
+  out.push(`sentinels  ${r.sentinels.map((s) => `${s.addr} ${s.up ? 'up' : `DOWN (${s.error ?? 'no answer'})`}`).join('   ')}`);
+  for (const s of r.shards) {
+    out.push('');
+    out.push(shardHeadline(s, r.sentinels.length));
+    out.push(
+      renderTable(
+        ['', 'instance', 'up', 'role', 'replication', 'lag', 'keys'],
+        s.instances.map((i) => [
+          i.flagged ? '!' : '',
+          i.addr + (i.addr === s.master ? ' *' : ''),
+          i.up ? 'up' : 'DOWN',
+          i.role ?? '-',
+          replicationCell(i),
+          lagCell(i),
+          i.keys === null ? '' : String(i.keys),
+        ]),
+        { align: ['left', 'left', 'left', 'left', 'left', 'right', 'right'] },
+      ),
+    );
+  }
+  out.push('');
+  if (r.healthy) {
+    out.push('healthy: every part is up and they all agree');
+  } else {
+    out.push(`UNHEALTHY: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`);
+    for (const p of r.problems) out.push(`  ! ${p}`);
+  }
+  return out.join('\n');
+}
+
+function shardHeadline(s: ShardStatus, sentinels: number): string {
+  const parts: string[] = [`shard ${s.name}`];
+  const agreeing = s.master !== null ? (s.sentinelVotes.find((v) => v.addr === s.master)?.sentinels ?? 0) : 0;
+  parts.push(
+    s.master !== null
+      ? `master ${s.master} (${agreeing}/${sentinels} sentinels)`
+      : s.sentinelsAnswering === 0
+        ? 'master UNKNOWN (no sentinel answers)'
+        : `master UNKNOWN (sentinels split: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
+  );
+  if (s.proxyTarget !== null) {
+    const agree = s.master === null || s.proxyTarget === s.master;
+    parts.push(`proxy -> ${s.proxyTarget}${agree ? '' : ' (DISAGREES)'}`);
+  }
+  if (s.proxyReaches === false) parts.push('GET via proxy FAILS');
+  if (s.keys !== null) {
+    const share = s.keyShare !== null ? `, ${formatPercent(s.keyShare)}` : '';
+    const predicted = s.predictedShare !== null && s.keyShare !== null ? `; ring predicts ${formatPercent(s.predictedShare)}` : '';
+    parts.push(`keys ${s.keys}${share}${predicted}`);
+  }
+  if (s.sentinelFlags.length > 0) parts.push(`sentinel flags: ${s.sentinelFlags.join(',')}`);
+  return parts.join('   ');
+}
+
+function replicationCell(i: InstanceStatus): string {
+  if (!i.up) return i.error ?? '';
+  if (i.role === 'master') return `${i.replicasOnline ?? 0} replica${i.replicasOnline === 1 ? '' : 's'} online`;
+  if (i.role === 'replica') return `of ${i.replicaOf}, link ${i.link}`;
+  return '';
+}
+
+function lagCell(i: InstanceStatus): string {
+  if (i.role !== 'replica') return '';
+  const parts: string[] = [];
+  if (i.lagSeconds !== null) parts.push(`${i.lagSeconds} s`);
+  if (i.lagBytes !== null) parts.push(`${i.lagBytes} B`);
+  return parts.join(', ');
+}

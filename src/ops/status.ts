@@ -1,0 +1,369 @@
+/**
+ * `redis-shard status`: the whole deployment (every host), as each engine sees it, and every place where they
+ * disagree. Two steps, as in the agent: observe (ask everything, in parallel, each with a short timeout) and
+ * analyze (pure: observations -> report with problems), so the rules are unit-tested without a stack.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readPoolServers } from '../render/index.js';
+import { localParts } from '../runtime/index.js';
+import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { ringForTopology } from './locate.js';
+import { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
+import { probe, shortError } from './probe.js';
+import { askSentinels, sentinelMajority, type SentinelView } from './sentinel-view.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Observations
+
+export interface InstanceObservation {
+  addr: string;
+  up: boolean;
+  error?: string;
+  replication?: ReplicationInfo;
+  keys?: number;
+}
+
+export type ProxyConfigObservation =
+  | { state: 'absent'; file: string }
+  | { state: 'read'; file: string; servers: Record<string, string> }
+  | { state: 'unreadable'; file: string; error: string };
+
+export interface Observations {
+  at: Date;
+  instances: Record<string, InstanceObservation>;
+  sentinels: SentinelView[];
+  proxy: {
+    up: boolean;
+    error?: string;
+    /** Per shard name: a GET of a key the ring places on that shard went through (null: not probed). */
+    reaches: Record<string, { ok: boolean; error?: string } | null>;
+  };
+  proxyConfig: ProxyConfigObservation;
+  /** The proxy runs on this host, so its config file should be here. */
+  proxyLocal: boolean;
+  /** Ring's predicted fraction of keys per shard (topo.shards order), or null when it has none (random). */
+  predictedShare: number[] | null;
+}
+
+export interface StatusOptions {
+  /** Act as this host of the description (decides whether the proxy config is expected here). */
+  host?: string;
+  /** Per-connection timeout. Default 700 ms. */
+  timeoutMs?: number;
+}
+
+export async function observe(topo: Topology, opts: StatusOptions = {}): Promise<Observations> {
+  const timeoutMs = opts.timeoutMs ?? 700;
+  const password = readPassword(topo);
+  const addrs = topo.shards.flatMap((s) => s.instances);
+  let ring: ReturnType<typeof ringForTopology> | null = null;
+  try {
+    ring = ringForTopology(topo);
+  } catch {
+    ring = null;
+  }
+  const [instances, sentinels, proxy] = await Promise.all([
+    Promise.all(addrs.map((a) => observeInstance(a, password, timeoutMs))),
+    askSentinels(topo, password, timeoutMs),
+    observeProxy(topo, password, timeoutMs, ring),
+  ]);
+  let predictedShare: number[] | null = null;
+  try {
+    predictedShare = topo.proxy.distribution === 'random' ? null : (ring?.share() ?? null);
+  } catch {
+    predictedShare = null;
+  }
+  return {
+    at: new Date(),
+    instances: Object.fromEntries(instances.map((i) => [i.addr, i])),
+    sentinels,
+    proxy,
+    proxyConfig: readProxyConfig(topo),
+    proxyLocal: localParts(topo, opts.host).proxy,
+    predictedShare,
+  };
+}
+
+async function observeInstance(addr: string, password: string | null, timeoutMs: number): Promise<InstanceObservation> {
+  try {
+    return await probe(addr, password, timeoutMs, async (c) => {
+      const [[e1, info], [e2, keys]] = (await c.pipeline().info('replication').dbsize().exec()) as [
+        [Error | null, string],
+        [Error | null, number],
+      ];
+      if (e1) throw e1;
+      const replication = parseReplicationInfo(info);
+      const out: InstanceObservation = { addr, up: true };
+      if (replication) out.replication = replication;
+      if (!e2) out.keys = keys;
+      return out;
+    });
+  } catch (e) {
+    return { addr, up: false, error: shortError(e) };
+  }
+}
+
+/** A key the ring places on each shard, so a GET through the proxy shows whether that shard is reachable. */
+function probeKeys(topo: Topology, ring: ReturnType<typeof ringForTopology> | null): Array<string | null> {
+  const out: Array<string | null> = topo.shards.map(() => null);
+  if (ring === null || topo.proxy.distribution === 'random') return out;
+  let missing = out.length;
+  for (let n = 0; n < 100_000 && missing > 0; n++) {
+    const key = `redis-shard:status-probe:${n}`;
+    const i = ring.locate(Buffer.from(key));
+    if (out[i] === null) {
+      out[i] = key;
+      missing--;
+    }
+  }
+  return out;
+}
+
+async function observeProxy(
+  topo: Topology,
+  password: string | null,
+  timeoutMs: number,
+  ring: ReturnType<typeof ringForTopology> | null,
+): Promise<Observations['proxy']> {
+  const keys = probeKeys(topo, ring);
+  const reaches: Observations['proxy']['reaches'] = Object.fromEntries(topo.shards.map((s) => [s.name, null]));
+  try {
+    return await probe(topo.proxy.listen, password, timeoutMs, async (c) => {
+      // nutcracker answers PING itself; the GETs go to the shards, as a client's would.
+      await c.ping();
+      const pipe = c.pipeline();
+      const probed: string[] = [];
+      keys.forEach((k, i) => {
+        if (k === null) return;
+        probed.push(topo.shards[i]!.name);
+        pipe.get(k);
+      });
+      const replies = (await pipe.exec()) ?? [];
+      probed.forEach((name, i) => {
+        const err = replies[i]?.[0];
+        reaches[name] = err ? { ok: false, error: shortError(err) } : { ok: true };
+      });
+      return { up: true, reaches };
+    });
+  } catch (e) {
+    return { up: false, error: shortError(e), reaches };
+  }
+}
+
+function readProxyConfig(topo: Topology): ProxyConfigObservation {
+  const file = proxyPaths(topo.stateDir).conf;
+  if (!existsSync(file)) return { state: 'absent', file };
+  try {
+    const servers = readPoolServers(readFileSync(file, 'utf8'), topo.proxy.name);
+    return { state: 'read', file, servers: Object.fromEntries(servers.map((s) => [s.name, s.addr])) };
+  } catch (e) {
+    return { state: 'unreadable', file, error: (e as Error).message };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Analysis
+
+export type Role = 'master' | 'replica';
+
+export interface InstanceStatus {
+  addr: string;
+  up: boolean;
+  role: Role | null;
+  error?: string;
+  /** Replica: the master it replicates from. */
+  replicaOf: string | null;
+  /** Replica: its replication link. */
+  link: 'up' | 'down' | 'syncing' | null;
+  /** Replica: seconds since its master last heard from it. */
+  lagSeconds: number | null;
+  /** Replica: bytes of the replication stream it has not applied yet. */
+  lagBytes: number | null;
+  /** Master: replicas attached and online. */
+  replicasOnline: number | null;
+  keys: number | null;
+  /** This instance takes part in a problem. */
+  flagged: boolean;
+}
+
+export interface ShardStatus {
+  name: string;
+  /** The master a majority of the answering sentinels report; null when none answers or they split. */
+  master: string | null;
+  sentinelVotes: Array<{ addr: string; sentinels: number }>;
+  sentinelsAnswering: number;
+  /** Flags a sentinel reports for this shard beyond "master" (o_down, failover_in_progress...). */
+  sentinelFlags: string[];
+  /** The address nutcracker's config sends this shard to; null when the config is absent or unreadable. */
+  proxyTarget: string | null;
+  /** A GET through the proxy to this shard worked; null when not probed (proxy down, random distribution). */
+  proxyReaches: boolean | null;
+  /** Keys on the master (DBSIZE), their fraction of all masters' keys, and the ring's prediction. */
+  keys: number | null;
+  keyShare: number | null;
+  predictedShare: number | null;
+  instances: InstanceStatus[];
+  problems: string[];
+}
+
+export interface StatusReport {
+  at: string;
+  healthy: boolean;
+  /** Every problem, each prefixed with the shard or part it concerns. */
+  problems: string[];
+  proxy: { listen: string; up: boolean; error?: string; local: boolean; config: string | null; configError?: string };
+  sentinels: Array<{ addr: string; up: boolean; error?: string }>;
+  shards: ShardStatus[];
+}
+
+const IGNORED_FLAGS = new Set(['master']);
+
+export function analyze(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel'>, o: Observations): StatusReport {
+  const global: string[] = [];
+  for (const s of o.sentinels) if (!s.up) global.push(`sentinel ${s.addr} is down (${s.error ?? 'no answer'})`);
+  if (!o.proxy.up) global.push(`proxy ${topo.proxy.listen} does not answer (${o.proxy.error ?? 'no answer'})`);
+  if (o.proxyLocal && o.proxyConfig.state === 'absent') global.push(`proxy config ${o.proxyConfig.file} is missing on this host`);
+  if (o.proxyConfig.state === 'unreadable') global.push(`proxy config ${o.proxyConfig.file} cannot be read: ${o.proxyConfig.error}`);
+
+  const masterKeys: Array<number | null> = [];
+  const shards = topo.shards.map((spec, shardIndex): ShardStatus => {
+    const problems: string[] = [];
+    const flagged = new Set<string>();
+    const verdict = sentinelMajority(o.sentinels, spec.name);
+    const master = verdict.master;
+    if (verdict.answering === 0) problems.push('no sentinel reports a master');
+    else if (master === null) problems.push(`sentinels split on the master: ${verdict.votes.map((v) => `${v.addr} (${v.sentinels})`).join(', ')}`);
+    else if (!verdict.unanimous) {
+      const others = verdict.votes.filter((v) => v.addr !== master);
+      problems.push(`sentinels disagree: ${others.map((v) => `${v.sentinels} say ${v.addr}`).join(', ')}, ${verdict.votes[0]!.sentinels} say ${master}`);
+    }
+    if (master !== null && !spec.instances.includes(master)) {
+      problems.push(`sentinels say the master is ${master}, which is not one of the shard's instances`);
+    }
+    const sentinelFlags = [
+      ...new Set(o.sentinels.flatMap((s) => (s.up ? (s.shards[spec.name]?.flags ?? []) : [])).filter((f) => !IGNORED_FLAGS.has(f))),
+    ];
+    if (sentinelFlags.length > 0) problems.push(`sentinels flag the master: ${sentinelFlags.join(', ')}`);
+    for (const s of o.sentinels) {
+      if (s.up && s.shards[spec.name]?.master === null) problems.push(`sentinel ${s.addr} does not monitor this shard`);
+    }
+
+    const obs = spec.instances.map((a) => o.instances[a] ?? { addr: a, up: false, error: 'not observed' });
+    const masterObs = master !== null ? o.instances[master] : undefined;
+    const instances = obs.map((i): InstanceStatus => {
+      const r = i.replication;
+      const role: Role | null = i.up && r ? r.role : null;
+      const st: InstanceStatus = {
+        addr: i.addr,
+        up: i.up,
+        role,
+        replicaOf: null,
+        link: null,
+        lagSeconds: null,
+        lagBytes: null,
+        replicasOnline: null,
+        keys: i.up ? (i.keys ?? null) : null,
+        flagged: false,
+      };
+      if (i.error !== undefined) st.error = i.error;
+      if (!i.up) {
+        problems.push(`${i.addr} is down (${i.error ?? 'no answer'})`);
+        flagged.add(i.addr);
+        return st;
+      }
+      if (r?.role === 'master') {
+        st.replicasOnline = r.replicas.filter((x) => x.state === 'online').length;
+        if (master !== null && i.addr !== master) {
+          problems.push(`${i.addr} reports role master, but the sentinels' master is ${master}`);
+          flagged.add(i.addr);
+        }
+      } else if (r?.role === 'replica') {
+        st.replicaOf = r.masterAddr;
+        st.link = r.syncing ? 'syncing' : r.linkUp ? 'up' : 'down';
+        const upstream = o.instances[r.masterAddr]?.replication;
+        const seen = upstream?.role === 'master' ? upstream.replicas.find((x) => x.addr === i.addr) : undefined;
+        if (seen) st.lagSeconds = seen.lag;
+        else if (r.linkUp && r.lastIoSeconds !== null && r.lastIoSeconds >= 0) st.lagSeconds = r.lastIoSeconds;
+        if (upstream?.role === 'master' && r.linkUp) st.lagBytes = Math.max(0, upstream.offset - r.offset);
+        if (master !== null && r.masterAddr !== master) {
+          problems.push(`${i.addr} replicates from ${r.masterAddr}, not from the sentinels' master ${master}`);
+          flagged.add(i.addr);
+        }
+        if (st.link !== 'up') {
+          problems.push(`${i.addr}: replication link to ${r.masterAddr} is ${st.link}`);
+          flagged.add(i.addr);
+        } else if (st.lagSeconds !== null && st.lagSeconds > topo.redis.minReplicasMaxLag) {
+          problems.push(`${i.addr} lags ${st.lagSeconds} s behind ${r.masterAddr} (more than redis.minReplicasMaxLag ${topo.redis.minReplicasMaxLag} s)`);
+          flagged.add(i.addr);
+        }
+      }
+      return st;
+    });
+    if (masterObs?.up && masterObs.replication && masterObs.replication.role !== 'master') {
+      problems.push(`the sentinels' master ${master} reports role ${masterObs.replication.role}`);
+      flagged.add(master!);
+    }
+    const masters = instances.filter((i) => i.role === 'master');
+    if (master === null && masters.length > 1) {
+      problems.push(`several instances report role master: ${masters.map((m) => m.addr).join(', ')}`);
+      for (const m of masters) flagged.add(m.addr);
+    }
+
+    let proxyTarget: string | null = null;
+    if (o.proxyConfig.state === 'read') {
+      proxyTarget = o.proxyConfig.servers[spec.name] ?? null;
+      if (proxyTarget === null) problems.push(`the proxy config has no server named ${spec.name}`);
+      else if (master !== null && proxyTarget !== master) {
+        problems.push(`the proxy sends this shard to ${proxyTarget}, but the sentinels' master is ${master}`);
+        flagged.add(proxyTarget);
+      }
+    }
+    const reach = o.proxy.reaches[spec.name] ?? null;
+    if (o.proxy.up && reach && !reach.ok) problems.push(`a GET through the proxy to this shard fails: ${reach.error ?? 'error'}`);
+
+    for (const st of instances) st.flagged = flagged.has(st.addr);
+    const keys = master !== null ? (instances.find((i) => i.addr === master)?.keys ?? null) : null;
+    masterKeys.push(keys);
+    return {
+      name: spec.name,
+      master,
+      sentinelVotes: verdict.votes,
+      sentinelsAnswering: verdict.answering,
+      sentinelFlags,
+      proxyTarget,
+      proxyReaches: o.proxy.up && reach ? reach.ok : null,
+      keys,
+      keyShare: null,
+      predictedShare: o.predictedShare?.[shardIndex] ?? null,
+      instances,
+      problems,
+    };
+  });
+
+  // Key shares only mean something when every master was counted.
+  const total = masterKeys.every((k) => k !== null) ? masterKeys.reduce<number>((a, k) => a + (k ?? 0), 0) : 0;
+  if (total > 0) shards.forEach((s) => (s.keyShare = (s.keys ?? 0) / total));
+
+  const problems = [...global, ...shards.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))];
+  const proxy: StatusReport['proxy'] = {
+    listen: topo.proxy.listen,
+    up: o.proxy.up,
+    local: o.proxyLocal,
+    config: o.proxyConfig.state === 'absent' ? null : o.proxyConfig.file,
+  };
+  if (o.proxy.error !== undefined) proxy.error = o.proxy.error;
+  if (o.proxyConfig.state === 'unreadable') proxy.configError = o.proxyConfig.error;
+  return {
+    at: o.at.toISOString(),
+    healthy: problems.length === 0,
+    problems,
+    proxy,
+    sentinels: o.sentinels.map((s) => ({ addr: s.addr, up: s.up, ...(s.error !== undefined ? { error: s.error } : {}) })),
+    shards,
+  };
+}
+
+/** Observe and analyze: the deployment's status as of now. */
+export async function collectStatus(topo: Topology, opts: StatusOptions = {}): Promise<StatusReport> {
+  return analyze(topo, await observe(topo, opts));
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { analyze, type InstanceObservation, type Observations } from '../../src/ops/status.js';
+import { parseReplicationInfo } from '../../src/ops/replication-info.js';
+import { sentinelMajority, type SentinelView } from '../../src/ops/sentinel-view.js';
+import { fromObject } from '../../src/topology/index.js';
+
+const topo = fromObject(
+  {
+    shards: [
+      { name: 's1', master: '127.0.0.1:1000', instances: ['127.0.0.1:1000', '127.0.0.1:1001', '127.0.0.1:1002'] },
+      { name: 's2', master: '127.0.0.1:2000', instances: ['127.0.0.1:2000', '127.0.0.1:2001', '127.0.0.1:2002'] },
+    ],
+    sentinel: { instances: ['127.0.0.1:3000', '127.0.0.1:3001', '127.0.0.1:3002'] },
+    proxy: { listen: '127.0.0.1:4000', stats: '127.0.0.1:4001' },
+  },
+  null,
+  '/tmp',
+);
+
+const master = (addr: string, replicas: string[], offset = 100, keys = 10): InstanceObservation => ({
+  addr,
+  up: true,
+  keys,
+  replication: { role: 'master', offset, replicas: replicas.map((r) => ({ addr: r, state: 'online', offset, lag: 0 })) },
+});
+const replica = (addr: string, of: string, over: Partial<{ linkUp: boolean; offset: number }> = {}): InstanceObservation => ({
+  addr,
+  up: true,
+  keys: 10,
+  replication: { role: 'replica', masterAddr: of, linkUp: over.linkUp ?? true, syncing: false, lastIoSeconds: 0, offset: over.offset ?? 100 },
+});
+const down = (addr: string): InstanceObservation => ({ addr, up: false, error: 'connection refused' });
+const sentinel = (addr: string, masters: Record<string, string | null>): SentinelView => ({
+  addr,
+  up: true,
+  shards: Object.fromEntries(Object.entries(masters).map(([k, m]) => [k, { master: m, flags: ['master'], replicas: 2, otherSentinels: 2 }])),
+});
+
+/** A healthy world; each test changes one thing. */
+function world(): Observations {
+  const inst = [
+    master('127.0.0.1:1000', ['127.0.0.1:1001', '127.0.0.1:1002']),
+    replica('127.0.0.1:1001', '127.0.0.1:1000'),
+    replica('127.0.0.1:1002', '127.0.0.1:1000'),
+    master('127.0.0.1:2000', ['127.0.0.1:2001', '127.0.0.1:2002'], 100, 30),
+    replica('127.0.0.1:2001', '127.0.0.1:2000'),
+    replica('127.0.0.1:2002', '127.0.0.1:2000'),
+  ];
+  const masters = { s1: '127.0.0.1:1000', s2: '127.0.0.1:2000' };
+  return {
+    at: new Date(0),
+    instances: Object.fromEntries(inst.map((i) => [i.addr, i])),
+    sentinels: topo.sentinel.instances.map((a) => sentinel(a, masters)),
+    proxy: { up: true, reaches: { s1: { ok: true }, s2: { ok: true } } },
+    proxyConfig: { state: 'read', file: '/x/nutcracker.yml', servers: { ...masters } },
+    proxyLocal: true,
+    predictedShare: [0.5, 0.5],
+  };
+}
+
+describe('status analysis', () => {
+  it('a healthy world has no problems, and key shares against the prediction', () => {
+    const r = analyze(topo, world());
+    expect(r.problems).toEqual([]);
+    expect(r.healthy).toBe(true);
+    expect(r.shards.map((s) => [s.name, s.master, s.proxyTarget, s.keys, s.keyShare, s.predictedShare])).toEqual([
+      ['s1', '127.0.0.1:1000', '127.0.0.1:1000', 10, 0.25, 0.5],
+      ['s2', '127.0.0.1:2000', '127.0.0.1:2000', 30, 0.75, 0.5],
+    ]);
+    expect(r.shards[0]!.instances.map((i) => [i.addr, i.up, i.role, i.link, i.lagBytes])).toEqual([
+      ['127.0.0.1:1000', true, 'master', null, null],
+      ['127.0.0.1:1001', true, 'replica', 'up', 0],
+      ['127.0.0.1:1002', true, 'replica', 'up', 0],
+    ]);
+  });
+
+  it('a down replica: up false, role null, flagged', () => {
+    const o = world();
+    o.instances['127.0.0.1:1002'] = down('127.0.0.1:1002');
+    const r = analyze(topo, o);
+    expect(r.healthy).toBe(false);
+    expect(r.problems).toEqual(['s1: 127.0.0.1:1002 is down (connection refused)']);
+    const i = r.shards[0]!.instances[2]!;
+    expect([i.up, i.role, i.flagged]).toEqual([false, null, true]);
+  });
+
+  it('the proxy pointing elsewhere than the sentinels is a disagreement', () => {
+    const o = world();
+    (o.proxyConfig as { servers: Record<string, string> }).servers.s2 = '127.0.0.1:2001';
+    const r = analyze(topo, o);
+    expect(r.problems).toEqual(['s2: the proxy sends this shard to 127.0.0.1:2001, but the sentinels\' master is 127.0.0.1:2000']);
+    expect(r.shards[1]!.proxyTarget).toBe('127.0.0.1:2001');
+  });
+
+  it('one sentinel disagreeing is flagged; the majority still names the master', () => {
+    const o = world();
+    o.sentinels[2] = sentinel('127.0.0.1:3002', { s1: '127.0.0.1:1001', s2: '127.0.0.1:2000' });
+    const r = analyze(topo, o);
+    expect(r.shards[0]!.master).toBe('127.0.0.1:1000');
+    expect(r.problems).toEqual(['s1: sentinels disagree: 1 say 127.0.0.1:1001, 2 say 127.0.0.1:1000']);
+  });
+
+  it('no sentinel answering: master null, every sentinel and the shards flagged', () => {
+    const o = world();
+    o.sentinels = o.sentinels.map((s) => ({ addr: s.addr, up: false, error: 'connection refused', shards: {} }));
+    const r = analyze(topo, o);
+    expect(r.shards.map((s) => s.master)).toEqual([null, null]);
+    expect(r.problems).toContain('sentinel 127.0.0.1:3000 is down (connection refused)');
+    expect(r.problems).toContain('s1: no sentinel reports a master');
+  });
+
+  it('a second master, a replica following the wrong master, a broken link and a lagging replica', () => {
+    const o = world();
+    o.instances['127.0.0.1:1001'] = master('127.0.0.1:1001', []);
+    o.instances['127.0.0.1:1002'] = replica('127.0.0.1:1002', '127.0.0.1:1001', { linkUp: false });
+    const lagging = master('127.0.0.1:2000', ['127.0.0.1:2001', '127.0.0.1:2002']);
+    if (lagging.replication?.role === 'master') lagging.replication.replicas[0]!.lag = 30;
+    o.instances['127.0.0.1:2000'] = lagging;
+    const r = analyze(topo, o);
+    expect(r.problems).toEqual([
+      "s1: 127.0.0.1:1001 reports role master, but the sentinels' master is 127.0.0.1:1000",
+      "s1: 127.0.0.1:1002 replicates from 127.0.0.1:1001, not from the sentinels' master 127.0.0.1:1000",
+      's1: 127.0.0.1:1002: replication link to 127.0.0.1:1001 is down',
+      's2: 127.0.0.1:2001 lags 30 s behind 127.0.0.1:2000 (more than redis.minReplicasMaxLag 10 s)',
+    ]);
+  });
+
+  it('proxy down, config missing on the proxy host, and a failing GET through the proxy', () => {
+    const o = world();
+    o.proxyConfig = { state: 'absent', file: '/x/nutcracker.yml' };
+    o.proxy = { up: true, reaches: { s1: { ok: false, error: 'connection refused' }, s2: { ok: true } } };
+    let r = analyze(topo, o);
+    expect(r.problems).toEqual(['proxy config /x/nutcracker.yml is missing on this host', 's1: a GET through the proxy to this shard fails: connection refused']);
+    expect(r.shards[0]!.proxyTarget).toBeNull();
+    o.proxyLocal = false;
+    o.proxy = { up: false, error: 'connection refused', reaches: { s1: null, s2: null } };
+    r = analyze(topo, o);
+    expect(r.problems).toEqual(['proxy 127.0.0.1:4000 does not answer (connection refused)']);
+    expect(r.proxy).toMatchObject({ listen: '127.0.0.1:4000', up: false });
+  });
+
+  it('a failover in progress shows as sentinel flags', () => {
+    const o = world();
+    o.sentinels[0]!.shards.s1!.flags = ['master', 'o_down', 'failover_in_progress'];
+    expect(analyze(topo, o).problems).toEqual(['s1: sentinels flag the master: o_down, failover_in_progress']);
+  });
+});
+
+describe('sentinel majority', () => {
+  const v = (m: string | null, up = true): SentinelView => ({ addr: 'x', up, shards: up ? { s1: { master: m, flags: [], replicas: null, otherSentinels: null } } : {} });
+  it('takes the address more than half of the answering sentinels report', () => {
+    expect(sentinelMajority([v('a'), v('a'), v('b')], 's1')).toMatchObject({ master: 'a', answering: 3, unanimous: false });
+    expect(sentinelMajority([v('a'), v(null, false), v(null, false)], 's1')).toMatchObject({ master: 'a', answering: 1, unanimous: true });
+  });
+  it('is null when none answers or they split evenly', () => {
+    expect(sentinelMajority([v(null, false), v(null)], 's1').master).toBeNull();
+    expect(sentinelMajority([v('a'), v('b')], 's1').master).toBeNull();
+  });
+});
+
+describe('INFO replication', () => {
+  it('parses a master with replicas', () => {
+    const text = '# Replication\r\nrole:master\r\nconnected_slaves:2\r\nslave0:ip=127.0.0.1,port=36401,state=online,offset=407,lag=1\r\nslave1:ip=127.0.0.1,port=36402,state=wait_bgsave,offset=0,lag=0\r\nmaster_repl_offset:407\r\n';
+    expect(parseReplicationInfo(text)).toEqual({
+      role: 'master',
+      offset: 407,
+      replicas: [
+        { addr: '127.0.0.1:36401', state: 'online', offset: 407, lag: 1 },
+        { addr: '127.0.0.1:36402', state: 'wait_bgsave', offset: 0, lag: 0 },
+      ],
+    });
+  });
+  it('parses a replica', () => {
+    const text = 'role:slave\nmaster_host:127.0.0.1\nmaster_port:36400\nmaster_link_status:down\nmaster_last_io_seconds_ago:-1\nmaster_sync_in_progress:0\nslave_repl_offset:12\n';
+    expect(parseReplicationInfo(text)).toEqual({ role: 'replica', masterAddr: '127.0.0.1:36400', linkUp: false, syncing: false, lastIoSeconds: -1, offset: 12 });
+  });
+  it('returns null for text that is not INFO replication', () => {
+    expect(parseReplicationInfo('-ERR unknown command')).toBeNull();
+  });
+});
