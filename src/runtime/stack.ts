@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
@@ -80,12 +81,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
   const rendered: string[] = [];
   try {
     const { masters, source } = await currentMasters(topo, password);
-    const secretMode = password !== null ? 0o600 : 0o644;
-    const renderOnce = (path: string, text: () => string) => {
-      if (existsSync(path)) return;
-      atomicWriteFile(path, text(), { mode: secretMode });
-      rendered.push(path);
-    };
+    rendered.push(...renderMissingConfigs(topo, toStart, masters, password));
     const startOne = async (part: Part, spawn: () => Promise<Spawned>, ready: (s: Spawned) => Promise<void>) => {
       const s = await spawn();
       started.push({ ...part, pid: s.pid });
@@ -98,9 +94,6 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
         const paths = redisPaths(topo.stateDir, part.addr);
         const shard = topo.shards.find((s) => s.instances.includes(part.addr))!;
         const master = masters[shard.name]!;
-        renderOnce(paths.conf, () =>
-          renderRedisConf(topo, { addr: part.addr, replicaOf: master === part.addr ? null : master, password }),
-        );
         return startOne(
           part,
           () => spawnDetached({ bin: binaries.redis, args: redisArgs(paths.conf, part.addr, master, source[shard.name]), logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
@@ -111,7 +104,6 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     await Promise.all(
       toStart.filter((p) => p.kind === 'sentinel').map((part) => {
         const paths = sentinelPaths(topo.stateDir, part.addr);
-        renderOnce(paths.conf, () => renderSentinelConf(topo, { addr: part.addr, masters, password }));
         return startOne(
           part,
           () => spawnDetached({ bin: binaries.sentinel, args: [paths.conf], logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
@@ -121,7 +113,6 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     );
     for (const part of toStart.filter((p) => p.kind === 'proxy')) {
       const paths = proxyPaths(topo.stateDir);
-      renderOnce(paths.conf, () => renderNutcrackerYml(topo, masters, password));
       const check = await checkNutcrackerConf(paths.conf);
       if (!check.ok) throw new InvalidInputError(`${paths.conf}: nutcracker rejects it: ${check.error}`);
       await startOne(part, () => spawnNutcracker(topo), (s) => waitNutcrackerListening(topo, s));
@@ -143,6 +134,42 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     throw e;
   }
   return { started: started.map(({ pid: _pid, ...p }) => p), alreadyRunning, parts };
+}
+
+/**
+ * Renders the config of each part that has none yet, from `masters` (the current master of each shard), and
+ * returns the paths it wrote so a caller that fails later can remove them. Existing configs are never touched:
+ * Redis and Sentinel rewrite their own, and after a failover those rewrites are the truth. `up` and
+ * `services install` both use this, so a deployment run by systemd has exactly the files `up` would make.
+ * With a password every rendered file and its folder are private to the owner: Redis and Sentinel rewrite
+ * their configs with mode 0644 & ~umask, so the folder is what keeps a rewritten file's secret private.
+ */
+export function renderMissingConfigs(topo: Topology, parts: Part[], masters: Record<string, string>, password: string | null): string[] {
+  const rendered: string[] = [];
+  const secretMode = password !== null ? 0o600 : 0o644;
+  const renderOnce = (path: string, text: () => string) => {
+    if (password !== null) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      chmodSync(dirname(path), 0o700);
+    }
+    if (existsSync(path)) return;
+    atomicWriteFile(path, text(), { mode: secretMode });
+    rendered.push(path);
+  };
+  for (const part of parts) {
+    if (part.kind === 'redis') {
+      const shard = topo.shards.find((s) => s.instances.includes(part.addr))!;
+      const master = masters[shard.name] ?? shard.master;
+      renderOnce(redisPaths(topo.stateDir, part.addr).conf, () =>
+        renderRedisConf(topo, { addr: part.addr, replicaOf: master === part.addr ? null : master, password }),
+      );
+    } else if (part.kind === 'sentinel') {
+      renderOnce(sentinelPaths(topo.stateDir, part.addr).conf, () => renderSentinelConf(topo, { addr: part.addr, masters, password }));
+    } else if (part.kind === 'proxy') {
+      renderOnce(proxyPaths(topo.stateDir).conf, () => renderNutcrackerYml(topo, masters, password));
+    }
+  }
+  return rendered;
 }
 
 /**

@@ -1,4 +1,46 @@
 import type { Command } from 'commander';
+import { DEFAULT_DEST, DEFAULT_PREFIX, DEFAULT_USER, describePlan, installServices, planServices, uninstallServices } from '../../services/index.js';
+import { topologyFrom } from '../options.js';
 
-// Placeholder until the command is built; registers nothing, so the CLI reports it as unknown.
-export function register(_program: Command): void {}
+interface ServicesFlags {
+  host?: string;
+  dest: string;
+  user: string;
+  prefix: string;
+  envFile?: string;
+  dryRun?: boolean;
+}
+
+export function register(program: Command): void {
+  const services = program.command('services').description("systemd units for this host's part of the deployment");
+  const common = (c: Command) =>
+    c
+      .option('--dest <dir>', 'where the unit files go', DEFAULT_DEST)
+      .option('--prefix <name>', 'unit name prefix (one per deployment on a host)', DEFAULT_PREFIX)
+      .option('--dry-run', 'print what would be written or removed, and change nothing');
+
+  common(
+    services
+      .command('install')
+      .description('write the units (Redis and Sentinel templates, nutcracker, the agent in staging mode, the path unit that installs its config) and prepare the state dir; all or nothing')
+      .option('--host <host>', "act as this host of the description (default: this machine's addresses)")
+      .option('--user <name>', 'the unprivileged user the services run as', DEFAULT_USER)
+      .option('--env-file <path>', 'with auth.passwordEnv: the root-only file systemd reads the variable from'),
+  ).action(async (opts: ServicesFlags, cmd: Command) => {
+    const topo = topologyFrom(cmd);
+    const o = { host: opts.host, dest: opts.dest, user: opts.user, prefix: opts.prefix, envFile: opts.envFile };
+    if (opts.dryRun) {
+      process.stdout.write(describePlan(topo, planServices(topo, o, 'dry-run')));
+      return;
+    }
+    const log = (line: string) => process.stdout.write(`${line}\n`);
+    await installServices(topo, { ...o, log });
+  });
+
+  common(services.command('uninstall').description('remove the units this prefix installed (stopping them when systemd runs); the state dir and its data stay')).action(
+    async (opts: ServicesFlags) => {
+      const log = (line: string) => process.stdout.write(`${line}\n`);
+      await uninstallServices({ dest: opts.dest, prefix: opts.prefix, dryRun: opts.dryRun, log });
+    },
+  );
+}

@@ -1,0 +1,435 @@
+import {
+  accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
+  readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvironmentError, InvalidInputError } from '../errors.js';
+import {
+  allHosts, atomicWriteFile, checkNutcrackerConf, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
+  type LocalParts,
+} from '../runtime/index.js';
+import { agentPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { isRoot, lookupAccount, systemctl, systemdRunning, type Account } from './system.js';
+import { MARKER, renderUnits, unitNames, type UnitFile, type UnitOptions } from './units.js';
+
+export const DEFAULT_DEST = '/etc/systemd/system';
+export const DEFAULT_USER = 'redis-shard';
+export const DEFAULT_PREFIX = 'redis-shard';
+const STATE_MARKER = '.redis-shard-state';
+
+export interface ServicesOptions {
+  /** Act as this host of the description (default: this machine's addresses). */
+  host?: string;
+  /** Where the unit files go. */
+  dest?: string;
+  /** The unprivileged user the services run as. */
+  user?: string;
+  prefix?: string;
+  /** With auth.passwordEnv: the root-only file systemd reads the variable from. */
+  envFile?: string;
+  /** Programs the units run; found on this machine by default. */
+  bins?: Partial<UnitOptions['bins']>;
+  log?: (line: string) => void;
+}
+
+/** One change of owner or mode under the state dir, with what was there before (to undo it). */
+export interface OwnershipChange {
+  path: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+export interface ServicesPlan {
+  dest: string;
+  parts: LocalParts;
+  units: UnitFile[];
+  account: Account | null;
+  user: string;
+  group: string;
+  hasPassword: boolean;
+  /** What the operator should know or do: printed by every mode. */
+  notes: string[];
+}
+
+/**
+ * Everything `services install` would do, checked, without writing anything: bad input (no description file,
+ * a host that matches nothing, an unreadable password, a user that does not exist) fails here, before any file
+ * is touched.
+ */
+export function planServices(topo: Topology, opts: ServicesOptions, mode: 'install' | 'dry-run'): ServicesPlan {
+  const notes: string[] = [];
+  if (topo.file === null) {
+    throw new InvalidInputError('services install needs a description file (-c FILE): the units run `redis-shard -c FILE ...`; write one with `redis-shard init`');
+  }
+  const parts = localParts(topo, opts.host);
+  if (parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
+    throw new InvalidInputError(
+      `nothing in ${topo.file} belongs to this machine (its hosts: ${allHosts(topo).join(', ')}); pass --host to say which host this is`,
+    );
+  }
+  if (parts.proxy && topo.agent.apply !== 'staging') {
+    throw new InvalidInputError(
+      `${topo.file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged and can only stage the proxy config; set agent.apply: staging`,
+    );
+  }
+  // Read now so a missing or unreadable password file is reported before anything is written.
+  const password = readPassword(topo);
+  let envFile: string | null = null;
+  if (topo.auth?.passwordEnv) {
+    envFile = opts.envFile ?? `/etc/redis-shard/${opts.prefix ?? DEFAULT_PREFIX}.env`;
+    notes.push(
+      `the agent reads the password from ${topo.auth.passwordEnv}: put "${topo.auth.passwordEnv}=..." in ${envFile}, owned by root, mode 0600 (systemd reads it before dropping privileges)`,
+    );
+  }
+  const bins: UnitOptions['bins'] = {
+    redis: opts.bins?.redis ?? requireBinary('redis-server'),
+    sentinel: opts.bins?.sentinel ?? requireBinary('redis-sentinel'),
+    nutcracker: opts.bins?.nutcracker ?? requireBinary('nutcracker'),
+    node: opts.bins?.node ?? process.execPath,
+    cli: opts.bins?.cli ?? fileURLToPath(new URL('../cli/main.js', import.meta.url)),
+  };
+  const paths: Array<[string, string]> = [
+    ['stateDir', topo.stateDir],
+    ['the description', topo.file],
+    ['agent.stagingFile', topo.stagingFile],
+    ['node', bins.node],
+    ['redis-shard', bins.cli],
+  ];
+  if (topo.passwordFile) paths.push(['auth.passwordFile', topo.passwordFile]);
+  if (envFile) paths.push(['--env-file', envFile]);
+  for (const [what, p] of paths) checkUnitPath(what, p);
+  if (topo.stagingFile === proxyPaths(topo.stateDir).conf) {
+    throw new InvalidInputError(`${topo.file}: agent.stagingFile is the live proxy config; the agent must stage somewhere else`);
+  }
+  const underHome = paths.some(([, p]) => /^\/(home|root|run\/user)(\/|$)/.test(p));
+
+  const user = opts.user ?? DEFAULT_USER;
+  const account = lookupAccount(user);
+  if (account === null) {
+    const fix = `create it with: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${user} (or pass --user)`;
+    if (mode === 'install') throw new InvalidInputError(`--user ${user}: no such user; ${fix}`);
+    notes.push(`user ${user} does not exist yet; ${fix}`);
+  } else if (account.uid === 0) {
+    throw new InvalidInputError(`--user ${user}: is root; the services must run as an unprivileged user`);
+  }
+  if (parts.proxy && account && isRoot()) {
+    // The agent reads both as the service user; say so now rather than have it fail at its first start.
+    if (!readableBy(topo.file, account)) notes.push(`the agent runs as ${user} and must read ${topo.file}: make it readable by ${user}`);
+    if (topo.passwordFile && !readableBy(topo.passwordFile, account)) {
+      notes.push(`the agent runs as ${user} and must read ${topo.passwordFile}: e.g. chown root:${account.group} and chmod 0640 it`);
+    }
+  }
+  const group = account?.group ?? user;
+  const units = renderUnits(topo, parts, {
+    prefix: opts.prefix ?? DEFAULT_PREFIX,
+    user,
+    group,
+    bins,
+    envFile,
+    protectHome: underHome ? 'read-only' : 'yes',
+  });
+  return { dest: opts.dest ?? DEFAULT_DEST, parts, units, account, user, group, hasPassword: password !== null, notes };
+}
+
+/** Paths go into unit files unquoted; systemd splits on spaces and expands % and $. */
+function checkUnitPath(what: string, p: string): void {
+  if (/[\s"'\\%$;]/.test(p)) {
+    throw new InvalidInputError(`${what} ${JSON.stringify(p)}: holds a space, quote, backslash, %, $ or ;, which unit files cannot carry as written; use a plainer path`);
+  }
+  if (/^\/(tmp|var\/tmp|dev\/shm)(\/|$)/.test(p)) {
+    throw new InvalidInputError(`${what} ${p}: is under a temporary folder, which the services' PrivateTmp hides from them; use e.g. /var/lib/redis-shard`);
+  }
+}
+
+function readableBy(path: string, a: Account): boolean {
+  try {
+    const st = statSync(path);
+    if (st.uid === a.uid) return (st.mode & 0o400) !== 0;
+    if (st.gid === a.gid) return (st.mode & 0o040) !== 0;
+    return (st.mode & 0o004) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** What `--dry-run` prints: every file with its full text, then what would change in the state dir. */
+export function describePlan(topo: Topology, plan: ServicesPlan): string {
+  const out: string[] = [];
+  for (const u of plan.units) out.push(`==> ${join(plan.dest, u.name)} (mode 0644) <==`, u.text);
+  out.push(
+    `state dir ${topo.stateDir}: configs missing there would be rendered as \`up\` renders them${plan.hasPassword ? ' (mode 0600)' : ''}, then owned by ${plan.user}:${plan.group}, except the proxy folder (root:${plan.group}, sticky, 1770) and its live nutcracker.yml (root, ${plan.hasPassword ? '0600' : `0640 root:${plan.group}`})`,
+  );
+  for (const n of plan.notes) out.push(`note: ${n}`);
+  out.push(nextSteps(plan, false));
+  return out.join('\n') + '\n';
+}
+
+function nextSteps(plan: ServicesPlan, reloaded: boolean): string {
+  const target = plan.units.find((u) => u.name.endsWith('.target'))!.name;
+  return reloaded
+    ? `next: systemctl enable --now ${target}`
+    : `next: systemctl daemon-reload && systemctl enable --now ${target}   (systemd is not running here, so nothing was reloaded)`;
+}
+
+export interface InstallResult {
+  written: string[];
+  rendered: string[];
+  notes: string[];
+  reloaded: boolean;
+}
+
+/**
+ * Writes the units and prepares the state dir so the services find exactly what `up` would have made. All or
+ * nothing: configs rendered, owners changed and units written by this call are undone if any later step fails.
+ */
+export async function installServices(topo: Topology, opts: ServicesOptions = {}): Promise<InstallResult> {
+  const log = opts.log ?? (() => {});
+  const plan = planServices(topo, opts, 'install');
+  checkDest(plan.dest);
+  const names = plan.units.map((u) => join(plan.dest, u.name));
+  for (const f of names) {
+    if (existsSync(f) && !isOurs(f)) {
+      throw new InvalidInputError(`${f}: exists and was not written by redis-shard; remove it or choose another --prefix; nothing was installed`);
+    }
+  }
+
+  const undo: Array<() => void> = [];
+  const rendered: string[] = [];
+  try {
+    // The state dir, as `up` makes it.
+    const createdStateDir = !existsSync(topo.stateDir);
+    mkdirSync(topo.stateDir, { recursive: true });
+    if (createdStateDir) undo.push(() => rmSync(topo.stateDir, { recursive: true, force: true }));
+    const marker = join(topo.stateDir, STATE_MARKER);
+    if (!existsSync(marker)) {
+      writeFileSync(marker, 'state directory of a redis-shard deployment\n');
+      undo.push(() => rmSync(marker, { force: true }));
+    }
+    const password = readPassword(topo);
+    const { masters } = await currentMasters(topo, password);
+    const parts = partsOf(topo, plan.parts, false);
+    rendered.push(...renderMissingConfigs(topo, parts, masters, password));
+    undo.push(() => rendered.forEach((p) => rmSync(p, { force: true })));
+    for (const p of rendered) log(`rendered ${p}`);
+
+    if (plan.parts.proxy) {
+      const conf = proxyPaths(topo.stateDir).conf;
+      const check = await checkNutcrackerConf(conf);
+      if (!check.ok) throw new InvalidInputError(`${conf}: nutcracker rejects it: ${check.error}`);
+      // The agent reads its staging file as its base; seeded with the live config, it never needs to read the
+      // live one (which is root's), and the first install-staged run finds nothing to change.
+      if (!existsSync(topo.stagingFile)) {
+        atomicWriteFile(topo.stagingFile, readFileSync(conf, 'utf8'), { mode: password !== null ? 0o600 : 0o640 });
+        rendered.push(topo.stagingFile);
+        log(`seeded ${topo.stagingFile} from ${conf}`);
+      }
+    }
+
+    if (plan.account !== null && isRoot()) {
+      const changes = ownershipPlan(topo, plan.parts, plan.account, password !== null);
+      const before = changes.map((c) => currentOwnership(c.path)).filter((c): c is OwnershipChange => c !== null);
+      undo.push(() => before.forEach(applyOwnership));
+      changes.forEach(applyOwnership);
+      log(`state dir ${topo.stateDir}: owned by ${plan.user}:${plan.group}; live proxy config root's`);
+    } else if (plan.account !== null) {
+      plan.notes.push(`not running as root: owners in ${topo.stateDir} were left as they are; the services run as ${plan.user} and need to own their folders`);
+    }
+
+    const written = writeUnitsAtomically(plan.dest, plan.units, undo);
+    for (const w of written) log(`wrote ${w}`);
+    let reloaded = false;
+    if (systemdRunning()) {
+      await systemctl(['daemon-reload']);
+      reloaded = true;
+    }
+    log(nextSteps(plan, reloaded));
+    for (const n of plan.notes) log(`note: ${n}`);
+    return { written, rendered, notes: plan.notes, reloaded };
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch {
+        /* undo what can be undone */
+      }
+    }
+    throw e;
+  }
+}
+
+function checkDest(dest: string): void {
+  try {
+    if (!statSync(dest).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dest, constants.W_OK);
+  } catch (e) {
+    throw new EnvironmentError(
+      `--dest ${dest}: not a writable folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run as root for ${DEFAULT_DEST}, or give --dest; nothing was installed`,
+      { cause: e },
+    );
+  }
+}
+
+function isOurs(file: string): boolean {
+  try {
+    return readFileSync(file, 'utf8').startsWith(MARKER);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every unit goes to a temp file first; only when all are written and fsynced are they renamed into place, so a
+ * full disk or a read-only folder leaves the old set, not a mix. Undo puts back what was there before.
+ */
+function writeUnitsAtomically(dest: string, units: UnitFile[], undo: Array<() => void>): string[] {
+  const temps: Array<{ tmp: string; path: string; previous: string | null }> = [];
+  undo.push(() => temps.forEach((t) => rmSync(t.tmp, { force: true })));
+  for (const u of units) {
+    const path = join(dest, u.name);
+    const tmp = join(dest, `.${u.name}.${process.pid}.tmp`);
+    const previous = existsSync(path) ? readFileSync(path, 'utf8') : null;
+    temps.push({ tmp, path, previous });
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, u.text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, 0o644);
+  }
+  const done: typeof temps = [];
+  undo.push(() => {
+    for (const t of done.reverse()) {
+      if (t.previous === null) rmSync(t.path, { force: true });
+      else atomicWriteFile(t.path, t.previous, { mode: 0o644 });
+    }
+  });
+  for (const t of temps) {
+    renameSync(t.tmp, t.path);
+    done.push(t);
+  }
+  fsyncDir(dest);
+  return temps.map((t) => t.path);
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch {
+    /* some filesystems refuse it; the renames stand */
+  }
+}
+
+/**
+ * Who owns what under the state dir. The engines own their folders (they rewrite their configs and write data
+ * and logs). The proxy folder is root's with the group's write and the sticky bit: the agent may create and
+ * replace its own staging file there, nutcracker its log, but neither can replace root's live nutcracker.yml.
+ */
+export function ownershipPlan(topo: Topology, parts: LocalParts, a: Account, secret: boolean): OwnershipChange[] {
+  const out: OwnershipChange[] = [];
+  const tree = (dir: string, dirMode: number) => {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    out.push({ path: dir, uid: a.uid, gid: a.gid, mode: dirMode });
+    for (const f of walk(dir)) {
+      const st = lstatSync(f);
+      if (st.isSymbolicLink()) continue;
+      out.push({ path: f, uid: a.uid, gid: a.gid, mode: st.isDirectory() ? dirMode : st.mode & 0o7777 & ~0o077 });
+    }
+  };
+  const root = (dir: string) => out.push({ path: dir, uid: 0, gid: a.gid, mode: 0o750 });
+  root(topo.stateDir);
+  if (parts.redis.length > 0) root(join(topo.stateDir, 'redis'));
+  for (const r of parts.redis) tree(redisPaths(topo.stateDir, r).dir, 0o700);
+  if (parts.sentinels.length > 0) root(join(topo.stateDir, 'sentinel'));
+  for (const s of parts.sentinels) tree(sentinelPaths(topo.stateDir, s).dir, 0o700);
+  if (parts.proxy) {
+    const p = proxyPaths(topo.stateDir);
+    tree(agentPaths(topo.stateDir).dir, 0o700);
+    for (const f of walk(p.dir)) {
+      if (f === p.conf || lstatSync(f).isSymbolicLink() || lstatSync(f).isDirectory()) continue;
+      out.push({ path: f, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
+    }
+    out.push({ path: p.dir, uid: 0, gid: a.gid, mode: 0o1770 });
+    out.push(secret ? { path: p.conf, uid: 0, gid: 0, mode: 0o600 } : { path: p.conf, uid: 0, gid: a.gid, mode: 0o640 });
+    const staging = topo.stagingFile;
+    if (dirname(staging) !== p.dir) {
+      // A staging folder of its own: the agent's.
+      out.push({ path: dirname(staging), uid: a.uid, gid: a.gid, mode: 0o700 });
+      out.push({ path: staging, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
+    }
+  }
+  return out;
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    out.push(p);
+    const st = lstatSync(p);
+    if (st.isDirectory() && !st.isSymbolicLink()) out.push(...walk(p));
+  }
+  return out;
+}
+
+function currentOwnership(path: string): OwnershipChange | null {
+  try {
+    const st = lstatSync(path);
+    return { path, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
+  } catch {
+    return null;
+  }
+}
+
+function applyOwnership(c: OwnershipChange): void {
+  chownSync(c.path, c.uid, c.gid);
+  chmodSync(c.path, c.mode);
+}
+
+export interface UninstallResult {
+  removed: string[];
+  skipped: string[];
+  stopped: boolean;
+}
+
+/**
+ * Removes the unit files this prefix owns from the destination (only files carrying our marker). With systemd
+ * running, the deployment is stopped and disabled first. The state dir (data, configs, logs) is kept.
+ */
+export async function uninstallServices(
+  opts: Pick<ServicesOptions, 'dest' | 'prefix' | 'log'> & { dryRun?: boolean } = {},
+): Promise<UninstallResult> {
+  const log = opts.log ?? (() => {});
+  const dest = opts.dest ?? DEFAULT_DEST;
+  const n = unitNames(opts.prefix ?? DEFAULT_PREFIX);
+  const candidates = [n.target, n.redisTemplate, n.sentinelTemplate, n.proxy, n.agent, n.installPath, n.installService].map((f) => join(dest, f));
+  const present = candidates.filter((f) => existsSync(f));
+  const skipped = present.filter((f) => !isOurs(f));
+  const ours = present.filter((f) => isOurs(f));
+  for (const s of skipped) log(`left alone (not written by redis-shard): ${s}`);
+  if (opts.dryRun) {
+    for (const f of ours) log(`would remove ${f}`);
+    if (ours.length === 0) log(`nothing of prefix ${opts.prefix ?? DEFAULT_PREFIX} installed in ${dest}`);
+    return { removed: [], skipped, stopped: false };
+  }
+  if (ours.length > 0) checkDest(dest);
+  let stopped = false;
+  if (ours.length > 0 && systemdRunning()) {
+    await systemctl(['disable', '--now', n.target, n.installPath]);
+    stopped = true;
+  }
+  for (const f of ours) {
+    unlinkSync(f);
+    log(`removed ${f}`);
+  }
+  if (ours.length === 0) log(`nothing of prefix ${opts.prefix ?? DEFAULT_PREFIX} installed in ${dest}`);
+  else if (stopped) await systemctl(['daemon-reload']);
+  else log('systemd is not running here, so nothing was stopped or reloaded');
+  return { removed: ours, skipped, stopped };
+}

@@ -1,0 +1,253 @@
+import { dirname } from 'node:path';
+import { nutcrackerArgs, STATE_ENV } from '../runtime/index.js';
+import { addressSlug, agentPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import type { LocalParts } from '../runtime/index.js';
+
+/** The first line of every file we write; uninstall and re-install touch only files that carry it. */
+export const MARKER = '# Managed by redis-shard (services install).';
+
+export interface UnitFile {
+  /** File name in the destination, e.g. redis-shard-redis@.service. */
+  name: string;
+  text: string;
+}
+
+export interface UnitOptions {
+  /** Unit name prefix; two deployments on one host need two prefixes. */
+  prefix: string;
+  /** The unprivileged user (and its group) every long-running part runs as. */
+  user: string;
+  group: string;
+  /** Absolute paths of the programs the units run (systemd-analyze verify checks that they exist). */
+  bins: { redis: string; sentinel: string; nutcracker: string; node: string; cli: string };
+  /** With auth.passwordEnv, where systemd reads the variable from (root-only file the operator writes). */
+  envFile: string | null;
+  /**
+   * "yes" hides /home, /root and /run/user; "read-only" when a path the units need lives there (then
+   * ReadWritePaths still makes the state dir writable).
+   */
+  protectHome: 'yes' | 'read-only';
+}
+
+export interface UnitNames {
+  target: string;
+  redis: (addr: string) => string;
+  sentinel: (addr: string) => string;
+  redisTemplate: string;
+  sentinelTemplate: string;
+  proxy: string;
+  agent: string;
+  installPath: string;
+  installService: string;
+}
+
+export function unitNames(prefix: string): UnitNames {
+  return {
+    target: `${prefix}.target`,
+    redisTemplate: `${prefix}-redis@.service`,
+    sentinelTemplate: `${prefix}-sentinel@.service`,
+    redis: (addr) => `${prefix}-redis@${addressSlug(addr)}.service`,
+    sentinel: (addr) => `${prefix}-sentinel@${addressSlug(addr)}.service`,
+    proxy: `${prefix}-proxy.service`,
+    agent: `${prefix}-agent.service`,
+    installPath: `${prefix}-proxy-install.path`,
+    installService: `${prefix}-proxy-install.service`,
+  };
+}
+
+/**
+ * systemd units for this host's parts of the deployment: pure text from the topology. One template per kind
+ * of engine instance (the instance name is the address slug, so `%i` finds its folder in the state dir), one
+ * unit each for nutcracker and the agent, the path unit + oneshot that install the agent's staged proxy
+ * config, and a target that wants exactly this host's instances.
+ */
+export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): UnitFile[] {
+  const n = unitNames(o.prefix);
+  const header = (what: string) =>
+    [MARKER, `# ${what}`, `# Deployment: ${topo.file ?? '(default)'}${parts.host ? `, host ${parts.host}` : ''}. Re-run \`redis-shard services install\` instead of editing.`];
+  const out: UnitFile[] = [];
+  const wants: string[] = [];
+
+  if (parts.redis.length > 0) {
+    wants.push(...parts.redis.map(n.redis));
+    const dir = redisPaths(topo.stateDir, '%i').dir;
+    out.push({
+      name: n.redisTemplate,
+      text: unit(header('One Redis instance; the instance name is its address with ":" as "_" (its folder in the state dir).'), {
+        Unit: [`Description=redis-shard Redis %i`, ...partOf(n)],
+        Service: [
+          // notify: systemd knows the instance is ready only once it has loaded its data.
+          'Type=notify',
+          `ExecStart=${o.bins.redis} ${dir}/redis.conf --supervised systemd --daemonize no`,
+          `WorkingDirectory=${dir}`,
+          ...identity(o, topo),
+          // A restarted master comes back writable on its old data; 2 s lets Sentinel's view settle first, and
+          // min-replicas-to-write keeps a master with no replicas from accepting writes it would lose.
+          'Restart=always',
+          'RestartSec=2s',
+          // Loading a large AOF can take minutes; stopping flushes it.
+          'TimeoutStartSec=300s',
+          'TimeoutStopSec=60s',
+          'LimitNOFILE=65535',
+          ...hardening(o, [dir], { jit: false }),
+        ],
+      }),
+    });
+  }
+
+  if (parts.sentinels.length > 0) {
+    wants.push(...parts.sentinels.map(n.sentinel));
+    const dir = sentinelPaths(topo.stateDir, '%i').dir;
+    out.push({
+      name: n.sentinelTemplate,
+      text: unit(header('One Redis Sentinel; it rewrites sentinel.conf in its folder, which therefore stays writable.'), {
+        Unit: ['Description=redis-shard Sentinel %i', ...partOf(n)],
+        Service: [
+          'Type=notify',
+          `ExecStart=${o.bins.sentinel} ${dir}/sentinel.conf --supervised systemd --daemonize no`,
+          `WorkingDirectory=${dir}`,
+          ...identity(o, topo),
+          'Restart=always',
+          'RestartSec=1s',
+          'TimeoutStopSec=30s',
+          ...hardening(o, [dir], { jit: false }),
+        ],
+      }),
+    });
+  }
+
+  if (parts.proxy) {
+    const p = proxyPaths(topo.stateDir);
+    const a = agentPaths(topo.stateDir);
+    const stagingDir = dirname(topo.stagingFile);
+    wants.push(n.proxy, n.agent, n.installPath);
+    // nutcracker reads its config through systemd's credentials: the live file stays root's (0600 when it
+    // holds redis_auth), which the unprivileged user, and so the agent, can neither read nor replace.
+    const args = nutcrackerArgs(topo, '%d/nutcracker.yml');
+    out.push({
+      name: n.proxy,
+      text: unit(header('nutcracker (twemproxy). Its config is installed by the proxy-install service, never by the agent.'), {
+        Unit: ['Description=redis-shard proxy (nutcracker)', ...partOf(n)],
+        Service: [
+          'Type=simple',
+          `LoadCredential=nutcracker.yml:${p.conf}`,
+          `ExecStart=${o.bins.nutcracker} ${args.join(' ')} -p ${p.pid}`,
+          `WorkingDirectory=${p.dir}`,
+          ...identity(o, topo),
+          'Restart=always',
+          'RestartSec=1s',
+          'LimitNOFILE=65535',
+          ...hardening(o, [p.dir], { jit: false }),
+        ],
+      }),
+    });
+    out.push({
+      name: n.agent,
+      text: unit(header('The agent, unprivileged, in staging mode: it writes only the staging file; the path unit installs it.'), {
+        Unit: ['Description=redis-shard agent (keeps the proxy on the elected masters)', ...partOf(n), `After=${n.proxy}`],
+        Service: [
+          'Type=simple',
+          `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} agent`,
+          `WorkingDirectory=${a.dir}`,
+          ...identity(o, topo),
+          ...(o.envFile ? [`EnvironmentFile=${o.envFile}`] : []),
+          'Restart=always',
+          'RestartSec=1s',
+          ...hardening(o, unique([a.dir, stagingDir]), { jit: true }),
+        ],
+      }),
+    });
+    out.push({
+      name: n.installPath,
+      text: unit(header('Watches the staging file the agent writes (the equivalent of the original iwatch).'), {
+        Unit: ['Description=redis-shard: watch the staged proxy config', ...partOf(n)],
+        Path: [`PathChanged=${topo.stagingFile}`, `Unit=${n.installService}`],
+      }),
+    });
+    out.push({
+      name: n.installService,
+      text: unit(header('Root, but only what installing needs: checks the staged file (nutcracker -t, addresses from the description only), installs it atomically, restarts the proxy.'), {
+        Unit: ['Description=redis-shard: install the staged proxy config and restart the proxy', `After=${n.proxy}`],
+        Service: [
+          'Type=oneshot',
+          `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} proxy install-staged --restart systemd --unit ${n.proxy} --group ${o.group}`,
+          `Environment=${STATE_ENV}=${topo.stateDir}`,
+          'UMask=0077',
+          // chown the installed file, read the agent's 0600 staging file; systemctl needs no capability.
+          'CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH',
+          ...commonHardening(o, [p.dir], { jit: true }),
+          'TimeoutStartSec=60s',
+        ],
+      }),
+    });
+  }
+
+  out.push({
+    name: n.target,
+    text: unit(header("This host's part of the deployment: enable and start it with systemctl enable --now " + n.target + '.'), {
+      Unit: [`Description=redis-shard deployment${parts.host ? ` (host ${parts.host})` : ''}`, ...wants.map((w) => `Wants=${w}`)],
+      Install: ['WantedBy=multi-user.target'],
+    }),
+  });
+  return out;
+}
+
+function partOf(n: UnitNames): string[] {
+  // PartOf: stopping or restarting the target does the same to every part. network-online: the description's
+  // addresses must exist before an engine can bind them.
+  return [`PartOf=${n.target}`, 'After=network-online.target', 'Wants=network-online.target'];
+}
+
+function identity(o: UnitOptions, topo: Topology): string[] {
+  return [
+    `User=${o.user}`,
+    `Group=${o.group}`,
+    // Redis and Sentinel rewrite their configs (which hold the password) with mode 0644 & ~umask.
+    'UMask=0077',
+    // The same marker `up` stamps into its processes: status/down recognise these as this state dir's.
+    `Environment=${STATE_ENV}=${topo.stateDir}`,
+  ];
+}
+
+function commonHardening(o: UnitOptions, writable: string[], opts: { jit: boolean }): string[] {
+  return [
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    ...writable.map((w) => `ReadWritePaths=${w}`),
+    `ProtectHome=${o.protectHome}`,
+    'PrivateTmp=yes',
+    'PrivateDevices=yes',
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    'SystemCallArchitectures=native',
+    'SystemCallFilter=@system-service',
+    // V8 compiles to memory it then executes; the engines never need that.
+    ...(opts.jit ? [] : ['MemoryDenyWriteExecute=yes']),
+  ];
+}
+
+/** For the unprivileged services: no capabilities at all, and no view of other users' processes. */
+function hardening(o: UnitOptions, writable: string[], opts: { jit: boolean }): string[] {
+  return ['CapabilityBoundingSet=', ...commonHardening(o, writable, opts), 'PrivateMounts=yes', 'ProtectProc=invisible', 'RemoveIPC=yes'];
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+function unit(header: string[], sections: Partial<Record<'Unit' | 'Service' | 'Path' | 'Install', string[]>>): string {
+  const parts = [header.join('\n')];
+  for (const [name, lines] of Object.entries(sections)) {
+    if (lines && lines.length > 0) parts.push(`[${name}]\n${lines.join('\n')}`);
+  }
+  return parts.join('\n\n') + '\n';
+}
