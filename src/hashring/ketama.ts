@@ -89,16 +89,46 @@ function writePointKey(out: Uint8Array, name: Uint8Array, i: number): number {
   return len;
 }
 
-/** Index of the first point >= hash, wrapping past the last point to the first. */
-export function ketamaSearch(values: Uint32Array, hash: number): number {
-  let lo = 0;
-  let hi = values.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (values[mid]! < hash) lo = mid + 1;
-    else hi = mid;
+/**
+ * Finds the first point >= hash, wrapping past the last point to the first. A table indexed by the top bits
+ * of the hash narrows the binary search to the few points of one bucket: resharding classifies millions of
+ * keys, and an unassisted search over thousands of points costs more than the hash itself.
+ */
+export class KetamaIndex {
+  private readonly values: Uint32Array;
+  private readonly starts: Uint32Array;
+  private readonly shift: number;
+
+  constructor(values: Uint32Array) {
+    this.values = values;
+    let bits = 8;
+    while (bits < 16 && 1 << bits < values.length * 2) bits++;
+    this.shift = 32 - bits;
+    // starts[b] = index of the first point >= b << shift; starts[2^bits] = number of points.
+    const buckets = 1 << bits;
+    const starts = new Uint32Array(buckets + 1);
+    let i = 0;
+    for (let b = 0; b < buckets; b++) {
+      const floor = b * 2 ** this.shift;
+      while (i < values.length && values[i]! < floor) i++;
+      starts[b] = i;
+    }
+    starts[buckets] = values.length;
+    this.starts = starts;
   }
-  return lo === values.length ? 0 : lo;
+
+  search(hash: number): number {
+    const values = this.values;
+    const b = hash >>> this.shift;
+    let lo = this.starts[b]!;
+    let hi = this.starts[b + 1]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (values[mid]! < hash) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === values.length ? 0 : lo;
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * the proxy reads: hash, distribution, hash_tag and the servers with their weights and names.
  */
 import { HASH_FUNCTIONS, isHashName, type HashFn, type HashName } from './hashes.js';
-import { buildContinuum, ketamaSearch, ketamaShare, type PointCountFn } from './ketama.js';
+import { buildContinuum, KetamaIndex, ketamaShare, type PointCountFn } from './ketama.js';
 import { compareNames, ringName } from './names.js';
 
 export const DISTRIBUTION_NAMES = ['ketama', 'modula', 'random'] as const;
@@ -98,26 +98,20 @@ export function buildRing(opts: RingOptions): Ring {
   }
   const tagged = tag0 >= 0;
 
-  /** Sets [spanStart, spanEnd) to the part of the key that is hashed. Module-level state keeps locate allocation-free. */
-  let spanStart = 0;
-  let spanEnd = 0;
-  const span = (key: Uint8Array): void => {
-    spanStart = 0;
-    spanEnd = key.length;
-    if (!tagged) return;
-    const a = key.indexOf(tag0);
-    if (a < 0) return;
-    const b = key.indexOf(tag1, a + 1);
-    // An empty tag ("{}") or a missing closing character leaves the whole key hashed.
-    if (b > a + 1) {
-      spanStart = a + 1;
-      spanEnd = b;
-    }
-  };
-  const keyHash = (key: Uint8Array): number => {
-    span(key);
-    return spanEnd === spanStart ? 0 : hashFn(key, spanStart, spanEnd);
-  };
+  /** The value twemproxy dispatches on. Locals, not shared state, keep it allocation-free and fast. */
+  const keyHash = tagged
+    ? (key: Uint8Array): number => {
+        // Plain loops: Buffer#indexOf goes through a native call that costs more than the scan.
+        const n = key.length;
+        let a = 0;
+        while (a < n && key[a] !== tag0) a++;
+        let b = a + 1;
+        while (b < n && key[b] !== tag1) b++;
+        // An empty tag ("{}") or a missing closing character leaves the whole key hashed.
+        if (b < n && b > a + 1) return hashFn(key, a + 1, b);
+        return n === 0 ? 0 : hashFn(key, 0, n);
+      }
+    : (key: Uint8Array): number => (key.length === 0 ? 0 : hashFn(key, 0, key.length));
 
   const weights = order.map((i) => servers[i]!.weight);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
@@ -127,14 +121,11 @@ export function buildRing(opts: RingOptions): Ring {
   if (distribution === 'ketama') {
     const c = buildContinuum(order.map((i) => nameBytes[i]!), weights, order, opts.ketamaPoints);
     const { values, owners } = c;
+    const index = new KetamaIndex(values);
     if (values.length === 0) throw new RingConfigError('servers: the weights leave no ketama points at all');
     const locate = single
       ? () => 0
-      : (key: Uint8Array): number => {
-          span(key);
-          const h = spanEnd === spanStart ? 0 : hashFn(key, spanStart, spanEnd);
-          return owners[ketamaSearch(values, h)]!;
-        };
+      : (key: Uint8Array): number => owners[index.search(keyHash(key))]!;
     return { ...base, points: c.counts, locate, share: () => (single ? [1] : ketamaShare(c, servers.length)) };
   }
 
@@ -145,11 +136,7 @@ export function buildRing(opts: RingOptions): Ring {
     for (const i of order) for (let w = 0; w < servers[i]!.weight; w++) slots[at++] = i;
     const locate = single
       ? () => 0
-      : (key: Uint8Array): number => {
-          span(key);
-          const h = spanEnd === spanStart ? 0 : hashFn(key, spanStart, spanEnd);
-          return slots[h % totalWeight]!;
-        };
+      : (key: Uint8Array): number => slots[keyHash(key) % totalWeight]!;
     return {
       ...base,
       points: servers.map((s) => s.weight),

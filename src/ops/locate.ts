@@ -36,7 +36,7 @@ export interface LocatedKey {
 }
 
 export interface LocateOptions {
-  /** Per-sentinel connect and command timeout. Default 500 ms. */
+  /** How long each sentinel gets to connect and answer. Default 500 ms. */
   timeoutMs?: number;
   /** Do not ask the sentinels; report the configured masters. */
   noSentinel?: boolean;
@@ -108,18 +108,26 @@ async function askSentinel(addr: string, shards: string[], password: string | nu
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
+    disconnectTimeout: timeoutMs,
     ...(password !== null ? { password } : {}),
   });
   // A sentinel that is down is expected here; its error is the absence of an answer, not a crash.
   client.on('error', () => {});
   const found = new Map<string, string>();
+  // One deadline for connect and replies. Not ioredis's commandTimeout: its timers outlive the replies and
+  // would keep a short-lived CLI process alive after it has printed its answer.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), timeoutMs);
+  });
   try {
-    await client.connect();
-    const replies = await Promise.all(
-      shards.map((s) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', s).catch(() => null)),
-    );
-    replies.forEach((r, i) => {
+    const replies = await Promise.race([
+      client.connect().then(() => Promise.all(
+        shards.map((s) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', s).catch(() => null)),
+      )),
+      deadline,
+    ]);
+    replies?.forEach((r, i) => {
       if (Array.isArray(r) && r.length === 2) {
         const h = String(r[0]);
         found.set(shards[i]!, h.includes(':') ? `[${h}]:${String(r[1])}` : `${h}:${String(r[1])}`);
@@ -128,7 +136,10 @@ async function askSentinel(addr: string, shards: string[], password: string | nu
   } catch {
     // Unreachable or refusing: this sentinel contributes no answers.
   } finally {
-    client.disconnect();
+    clearTimeout(timer);
+    // After a refused connect the socket is already closed; ioredis's disconnect would still arm a
+    // 2 s (disconnectTimeout) timer waiting for a close that never comes, holding the process open.
+    if (client.status !== 'end') client.disconnect();
   }
   return found;
 }

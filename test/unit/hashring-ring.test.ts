@@ -187,3 +187,29 @@ describe('random and degenerate pools', () => {
     expect(share[0]).toBeLessThan(0.2);
   });
 });
+
+describe('ketama lookup', () => {
+  it('the bucketed search finds the same point as a plain binary search, at every edge', async () => {
+    const { KetamaIndex } = await import('../../src/hashring/ketama.js');
+    const plain = (v: Uint32Array, h: number) => {
+      let lo = 0;
+      let hi = v.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (v[mid]! < h) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo === v.length ? 0 : lo;
+    };
+    for (const n of [1, 3, 40, 2560, 40_000]) {
+      const v = new Uint32Array(n);
+      for (let i = 0; i < n; i++) v[i] = randomBytes(4).readUInt32LE(0);
+      if (n > 3) v[1] = v[0]!; // equal neighbours
+      v.sort();
+      const index = new KetamaIndex(v);
+      const probes = [0, 1, 0xffffffff, 0x80000000, ...v, ...Array.from(v, (x) => (x + 1) >>> 0), ...Array.from(v, (x) => (x - 1) >>> 0)];
+      for (let i = 0; i < 2000; i++) probes.push(randomBytes(4).readUInt32LE(0));
+      for (const h of probes) expect(index.search(h)).toBe(plain(v, h));
+    }
+  });
+});
