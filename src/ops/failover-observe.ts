@@ -1,0 +1,249 @@
+/**
+ * What failure scenarios look at, from the outside: the sentinels' view of each shard, the proxy's config,
+ * ROLE on instances, +switch-master as it is published, and the agent's events file. Nothing here changes
+ * the stack.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { parseMasterAddrReply, parseRoleReply, parseSentinelEvent, parseSentinelMasterReply, type RoleInfo } from '../agent/index.js';
+import { readPoolServers } from '../render/index.js';
+import { localParts, notReadyReason, redisClient, withClient } from '../runtime/index.js';
+import { agentPaths, proxyPaths, type ShardSpec, type Topology } from '../topology/index.js';
+
+/** One sentinel's answer for one shard. */
+export type SentinelAnswer = { addr: string; configEpoch: number; failoverInProgress: boolean } | { error: string };
+
+export interface ShardView {
+  shard: string;
+  /** The address a majority of all listed sentinels report, or null. */
+  master: string | null;
+  votes: number;
+  /** Highest config-epoch any sentinel reports for the shard. */
+  configEpoch: number | null;
+  /** Whether every sentinel answered, with the same address, and none is in a failover. */
+  unanimous: boolean;
+  answers: Record<string, SentinelAnswer>;
+}
+
+export function majorityOf(topo: Topology): number {
+  return Math.floor(topo.sentinel.instances.length / 2) + 1;
+}
+
+/** Asks every sentinel for each shard's master (GET-MASTER-ADDR-BY-NAME) and its config-epoch (SENTINEL MASTER). */
+export async function sentinelView(topo: Topology, password: string | null, timeoutMs = 500): Promise<Record<string, ShardView>> {
+  const perSentinel = await Promise.all(
+    topo.sentinel.instances.map(async (s) => {
+      try {
+        return await withClient(
+          s,
+          password,
+          async (c) => {
+            const out: Record<string, SentinelAnswer> = {};
+            for (const shard of topo.shards) {
+              const [addrReply, masterReply] = await Promise.all([
+                c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard.name),
+                c.call('SENTINEL', 'MASTER', shard.name),
+              ]);
+              const a = parseMasterAddrReply(addrReply);
+              const m = parseSentinelMasterReply(masterReply);
+              if ('error' in a) out[shard.name] = { error: a.error };
+              else if ('error' in m) out[shard.name] = { error: m.error };
+              else out[shard.name] = { addr: a.addr, configEpoch: m.configEpoch, failoverInProgress: m.failoverInProgress };
+            }
+            return out;
+          },
+          { timeoutMs },
+        );
+      } catch (e) {
+        const error = (e as Error).message;
+        return Object.fromEntries(topo.shards.map((sh) => [sh.name, { error }])) as Record<string, SentinelAnswer>;
+      }
+    }),
+  );
+  const need = majorityOf(topo);
+  const views: Record<string, ShardView> = {};
+  for (const shard of topo.shards) {
+    const answers: Record<string, SentinelAnswer> = {};
+    const votes = new Map<string, number>();
+    let epoch: number | null = null;
+    topo.sentinel.instances.forEach((s, i) => {
+      const a = perSentinel[i]![shard.name]!;
+      answers[s] = a;
+      if ('addr' in a) {
+        votes.set(a.addr, (votes.get(a.addr) ?? 0) + 1);
+        epoch = Math.max(epoch ?? 0, a.configEpoch);
+      }
+    });
+    const best = [...votes.entries()].sort((x, y) => y[1] - x[1])[0];
+    const all = Object.values(answers);
+    views[shard.name] = {
+      shard: shard.name,
+      master: best && best[1] >= need ? best[0] : null,
+      votes: best?.[1] ?? 0,
+      configEpoch: epoch,
+      unanimous: best !== undefined && best[1] === topo.sentinel.instances.length && all.every((a) => 'addr' in a && !a.failoverInProgress),
+      answers,
+    };
+  }
+  return views;
+}
+
+export function describeAnswers(v: ShardView): string {
+  return Object.entries(v.answers)
+    .map(([s, a]) => `${s}=${'addr' in a ? `${a.addr}@${a.configEpoch}${a.failoverInProgress ? ' (failover in progress)' : ''}` : a.error}`)
+    .join(', ');
+}
+
+export async function roleOf(addr: string, password: string | null, timeoutMs = 300): Promise<RoleInfo | { error: string }> {
+  try {
+    return parseRoleReply(await withClient(addr, password, (c) => c.call('ROLE'), { timeoutMs }));
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** The proxy config's server address per shard name, read from the file the proxy runs on. */
+export function proxyServers(topo: Topology): Record<string, string> {
+  const conf = proxyPaths(topo.stateDir).conf;
+  try {
+    return Object.fromEntries(readPoolServers(readFileSync(conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Why the stack is not healthy enough to start a scenario, or null: every instance up and linked (runtime's
+ * readiness), and per shard every sentinel names the same master and is not in a failover, ROLE on it says
+ * master, every other instance is a replica linked to it, and the proxy config points at it.
+ */
+export async function unhealthyReason(topo: Topology, password: string | null): Promise<string | null> {
+  const ready = await notReadyReason(topo, localParts(topo), password);
+  if (ready !== null) return ready;
+  const views = await sentinelView(topo, password);
+  const servers = proxyServers(topo);
+  for (const shard of topo.shards) {
+    const v = views[shard.name]!;
+    if (!v.unanimous || v.master === null) return `sentinels do not all agree on ${shard.name}'s master yet (${describeAnswers(v)})`;
+    const role = await roleOf(v.master, password);
+    if (!('role' in role) || role.role !== 'master') return `${shard.name}: ROLE on ${v.master} says ${'role' in role ? role.role : role.error}`;
+    for (const i of shard.instances.filter((x) => x !== v.master)) {
+      const r = await roleOf(i, password);
+      if (!('role' in r) || r.role !== 'slave' || r.master !== v.master || r.linkState !== 'connected') {
+        return `${shard.name}: ${i} is not a linked replica of ${v.master} (${'role' in r ? JSON.stringify(r) : r.error})`;
+      }
+    }
+    if (servers[shard.name] !== v.master) return `proxy config sends ${shard.name} to ${servers[shard.name] ?? 'nothing'}, sentinels say ${v.master}`;
+  }
+  return null;
+}
+
+/** A +switch-master seen on one sentinel's channel. */
+export interface SwitchSeen {
+  at: number;
+  sentinel: string;
+  shard: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Subscribes to +switch-master on every sentinel, independently of the agent, so a scenario can count the
+ * failovers a kill caused: distinct from -> to pairs per shard (each sentinel publishes the same switch).
+ */
+export class SwitchWatch {
+  readonly seen: SwitchSeen[] = [];
+  private readonly clients: Redis[] = [];
+
+  static async start(topo: Topology, password: string | null): Promise<SwitchWatch> {
+    const w = new SwitchWatch();
+    await Promise.all(
+      topo.sentinel.instances.map(async (s) => {
+        const c = redisClient(s, password, { reconnect: true, timeoutMs: 1000 });
+        w.clients.push(c);
+        c.on('message', (channel: string, message: string) => {
+          const ev = parseSentinelEvent(channel, message);
+          if (ev.kind === 'switch-master') w.seen.push({ at: performance.now(), sentinel: s, shard: ev.shard, from: ev.from, to: ev.to });
+        });
+        await c.subscribe('+switch-master');
+      }),
+    );
+    return w;
+  }
+
+  /** Distinct failovers (from -> to) of `shard` seen at or after `since`. */
+  failovers(shard: string, since = 0, until = Infinity): Array<{ from: string; to: string }> {
+    const out = new Map<string, { from: string; to: string }>();
+    for (const s of this.seen) if (s.shard === shard && s.at >= since && s.at <= until) out.set(`${s.from}>${s.to}`, { from: s.from, to: s.to });
+    return [...out.values()];
+  }
+
+  stop(): void {
+    for (const c of this.clients) c.disconnect();
+  }
+}
+
+/** The agent's failover-timings record (src/agent/timeline.ts). Times in ms; relative ones are to the first +switch-master. */
+export interface AgentTimings {
+  ts: string;
+  shard: string;
+  from: string | null;
+  to: string | null;
+  path: string | null;
+  writtenMs: number | null;
+  servingMs: number | null;
+  odownToServingMs: number | null;
+  selectedToServingMs: number | null;
+  promotedToServingMs: number | null;
+  odownToSwitchSeenMs: number | null;
+}
+
+/** Where the agent's events file ends now: events after a kill are read from here on. */
+export function eventsOffset(topo: Topology): number {
+  try {
+    return statSync(agentPaths(topo.stateDir).events).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The agent's events written since `offset`, parsed; lines that are not JSON are skipped. */
+export function readAgentEvents(topo: Topology, offset: number): Array<Record<string, unknown>> {
+  const file = agentPaths(topo.stateDir).events;
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file).subarray(offset).toString('utf8');
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (v && typeof v === 'object') out.push(v as Record<string, unknown>);
+    } catch {
+      /* a line being written, or not ours */
+    }
+  }
+  return out;
+}
+
+/** The agent's timing record for the failover of `shard` to `to`, among events since `offset`, or null. */
+export function agentTimings(topo: Topology, offset: number, shard: string, to: string | null): AgentTimings | null {
+  const found = readAgentEvents(topo, offset).filter(
+    (e) => e.event === 'failover-timings' && e.shard === shard && (to === null || e.to === to),
+  );
+  return (found[0] as unknown as AgentTimings | undefined) ?? null;
+}
+
+/** "s1 127.0.0.1:6666 -> 127.0.0.1:6668, fast path: proxy serving the new master 270 ms before the first +switch-master". */
+export function describeAgent(t: AgentTimings): string {
+  const rel = (v: number | null) =>
+    v === null ? 'n/a' : v < 0 ? `${Math.round(-v)} ms before the first +switch-master` : `${Math.round(v)} ms after the first +switch-master`;
+  const abs = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)} ms`);
+  return (
+    `${t.shard} ${t.from ?? '?'} -> ${t.to ?? '?'} (${t.path ?? 'not applied'} path): proxy serving the new master ${rel(t.servingMs)}` +
+    `; +odown -> serving ${abs(t.odownToServingMs)}, promotion seen -> serving ${abs(t.promotedToServingMs)}`
+  );
+}
+
+export function shardOfAddr(topo: Topology, addr: string): ShardSpec | undefined {
+  return topo.shards.find((s) => s.instances.includes(addr));
+}
