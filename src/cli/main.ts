@@ -52,9 +52,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Exit as soon as the command is done: client libraries leave reconnect and timeout timers behind (ioredis
+// after a refused connection), and a CLI that lingers seconds after printing its answer is a bug to the
+// operator. Long-running commands (agent, up --foreground) resolve only when they are finished.
 main(process.argv).then(
   (code) => {
-    process.exitCode = code;
+    process.exit(code);
   },
   (e) => {
     process.stderr.write(`redis-shard: ${errorMessage(e)}\n`);
