@@ -4,7 +4,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnvironmentError, InvalidInputError } from '../errors.js';
+import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
   allHosts, atomicWriteFile, checkNutcrackerConf, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
   type LocalParts,
@@ -114,6 +114,12 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
   } else if (account.uid === 0) {
     throw new InvalidInputError(`--user ${user}: is root; the services must run as an unprivileged user`);
   }
+  if (account && isRoot()) {
+    const blocked = closedAncestor(topo.stateDir, account);
+    if (blocked !== null) {
+      throw new InvalidInputError(`stateDir ${topo.stateDir}: ${user} cannot pass through ${blocked}; give it o+x (chmod o+x ${blocked}) or choose another stateDir; nothing was installed`);
+    }
+  }
   if (parts.proxy && account && isRoot()) {
     // The agent reads both as the service user; say so now rather than have it fail at its first start.
     if (!readableBy(topo.file, account)) notes.push(`the agent runs as ${user} and must read ${topo.file}: make it readable by ${user}`);
@@ -143,15 +149,31 @@ function checkUnitPath(what: string, p: string): void {
   }
 }
 
-function readableBy(path: string, a: Account): boolean {
+function permits(path: string, a: Account, bit: 4 | 1): boolean {
   try {
     const st = statSync(path);
-    if (st.uid === a.uid) return (st.mode & 0o400) !== 0;
-    if (st.gid === a.gid) return (st.mode & 0o040) !== 0;
-    return (st.mode & 0o004) !== 0;
+    if (st.uid === a.uid) return (st.mode & (bit << 6)) !== 0;
+    if (st.gid === a.gid) return (st.mode & (bit << 3)) !== 0;
+    return (st.mode & bit) !== 0;
   } catch {
     return false;
   }
+}
+
+/** Readable by the account, folders on the way included. */
+function readableBy(path: string, a: Account): boolean {
+  return closedAncestor(path, a) === null && permits(path, a, 4);
+}
+
+/** The first existing folder above `path` the account may not pass through, or null. */
+function closedAncestor(path: string, a: Account): string | null {
+  const dirs: string[] = [];
+  for (let d = dirname(path); ; d = dirname(d)) {
+    dirs.unshift(d);
+    if (d === dirname(d)) break;
+  }
+  for (const d of dirs) if (existsSync(d) && !permits(d, a, 1)) return d;
+  return null;
 }
 
 /** What `--dry-run` prints: every file with its full text, then what would change in the state dir. */
@@ -255,7 +277,9 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
         /* undo what can be undone */
       }
     }
-    throw e;
+    if (isKnownError(e)) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new EnvironmentError(`services install failed (${err.code ?? err.message}${err.path ? ` at ${err.path}` : ''}); everything it had written was undone, nothing was installed`, { cause: e });
   }
 }
 
