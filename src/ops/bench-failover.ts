@@ -34,6 +34,8 @@ export interface BenchFailoverRun {
   failovers: number;
   agent: AgentTimings | null;
   write: ProbeReport;
+  /** Longest write gap on the other shards (their master was not killed; the proxy restart still drops their connections). */
+  othersGapMs: number | null;
 }
 
 export interface BenchFailoverResult {
@@ -81,7 +83,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
   out('');
   const columns: Array<[string, number]> = [
     ['run', 3], ['killed', 15], ['new master', 15], ['write gap', 9], ['NOREPLICAS', 24], ['complete', 8], ['failovers', 9],
-    ['agent path', 10], ['agent reaction', 14], ['+odown->serving', 15],
+    ['agent path', 10], ['agent reaction', 14], ['+odown->serving', 15], ['other shards', 12],
   ];
   const printRow = (cells: string[]) => out(cells.map((c, i) => c.padEnd(columns[i]![1])).join('  ').trimEnd());
   printRow(columns.map(([h]) => h));
@@ -91,7 +93,11 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
     for (let run = 1; run <= opts.runs; run++) {
       await waitHealthy(topo, password, 60_000, `before run ${run}`);
       const master = (await sentinelView(topo, password))[shard.name]!.master!;
-      const r = await killRound(topo, password, [master], { keys, readers: false, timeoutMs: opts.timeoutMs ?? 30_000, tailMs: 1000 });
+      const r = await killRound(topo, password, [master], { keys, readers: false, timeoutMs: opts.timeoutMs ?? 30_000, tailMs: 1000 }).catch(async (e: unknown) => {
+        // Leave the stack whole: bring the killed instance back before reporting the failure.
+        await up(topo, {}).catch(() => undefined);
+        throw e;
+      });
       const s = r.shards[0]!;
       await up(topo, {});
       await waitHealthy(topo, password, 60_000, `after run ${run}`);
@@ -106,6 +112,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         failovers,
         agent: s.agent,
         write: s.write,
+        othersGapMs: r.bystanders.length ? Math.max(...r.bystanders.map((b) => b.longestGapMs)) : null,
       };
       runs.push(one);
       const row = [
@@ -119,6 +126,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         s.agent?.path ?? 'n/a',
         s.agent?.servingMs != null ? `${Math.round(s.agent.servingMs)} ms` : 'n/a',
         s.agent?.odownToServingMs != null ? `${Math.round(s.agent.odownToServingMs)} ms` : 'n/a',
+        one.othersGapMs === null ? 'n/a' : formatMs(one.othersGapMs),
       ];
       printRow(row);
     }
@@ -137,7 +145,8 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
   out('');
   out('write gap: longest stretch without a successful SET; NOREPLICAS: refusals by the new master while it had no replica yet (count, when);');
   out('complete: kill -> sentinel majority names the new master, ROLE says master, the proxy config points at it, a write through the proxy succeeds;');
-  out('agent reaction: proxy accepting connections on the new config, relative to the first +switch-master any sentinel published (negative: before it).');
+  out('agent reaction: proxy accepting connections on the new config, relative to the first +switch-master any sentinel published (negative: before it);');
+  out('other shards: longest write gap on the shards nothing was killed in (the proxy restart drops every client connection).');
   out('');
   out(`write unavailability: median ${formatMs(summary.writeGapMs.median)}, max ${formatMs(summary.writeGapMs.max)} over ${runs.length} runs`);
   out(

@@ -72,6 +72,8 @@ export interface RoundResult {
   at: number;
   wallAt: number;
   shards: ShardRound[];
+  /** Writers on the shards nothing was killed in: what the proxy's restart costs everyone else. */
+  bystanders: ProbeReport[];
 }
 
 export interface RoundOptions {
@@ -79,6 +81,8 @@ export interface RoundOptions {
   keys: Record<string, string>;
   /** Run a reader next to each writer (default true). */
   readers?: boolean;
+  /** Also run a writer on every shard whose master is not killed (default true). */
+  bystanders?: boolean;
   /** How long a failover may take before the round fails (default 30 s). */
   timeoutMs?: number;
   /** Keep measuring this long after writes resumed, to catch a second outage (default 1000 ms). */
@@ -116,7 +120,10 @@ export async function killRound(topo: Topology, password: string | null, kill: s
     writers.set(s.name, probe(s.name, 'write'));
     if (opts.readers !== false) readers.set(s.name, probe(s.name, 'read'));
   }
-  const all = [...writers.values(), ...readers.values()];
+  const bystanders = opts.bystanders === false ? [] : topo.shards.filter((s) => !failing.includes(s)).map((s) =>
+    proxyProbe({ proxy: topo.proxy.listen, password, key: opts.keys[s.name]!, op: 'write', name: `writes ${s.name} (no kill in this shard)`, timeoutMs: opts.probeTimeoutMs ?? 200 }),
+  );
+  const all = [...writers.values(), ...readers.values(), ...bystanders];
   let stopped = false;
   const stopAll = async () => {
     if (stopped) return [];
@@ -182,6 +189,7 @@ export async function killRound(topo: Topology, password: string | null, kill: s
         read: byName.get(`reads ${s.name}`) ?? null,
         agent: timings.get(s.name) ?? null,
       })),
+      bystanders: bystanders.map((b) => byName.get(b.name)!),
     };
   } finally {
     await stopAll();

@@ -149,6 +149,7 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
         }
         if (s.read) line(`  ${describeProbe(s.read)}`);
       }
+      for (const b of round.bystanders) line(`  ${describeProbe(b)}`);
       for (const s of round.shards) {
         line(`  agent: ${s.agent ? describeAgent(s.agent) : 'no failover-timings record in the agent events file'}`);
       }

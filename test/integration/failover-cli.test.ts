@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
+import { sentinelView, SwitchWatch, type SwitchSeen } from '../../src/ops/failover-observe.js';
+import { agentPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
+import { prepareStack, type TestStack } from '../support/stack.js';
+
+// Ports 41000-41031 belong to this file.
+const BASE = 41000;
+
+/** Failovers in a stream of +switch-master: each sentinel publishes the same switch, so a new one starts when the pair changes. */
+function countFailovers(seen: SwitchSeen[], shard: string): number {
+  let n = 0;
+  let prev = '';
+  for (const s of seen.filter((x) => x.shard === shard)) {
+    const pair = `${s.from}>${s.to}`;
+    if (pair !== prev) n++;
+    prev = pair;
+  }
+  return n;
+}
+
+describe('failover-test and bench failover on a real stack', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    // Through the built CLI: the agent `up` starts is dist/cli/main.js, which an in-process up() from src/ cannot name.
+    s = prepareStack(BASE);
+    const r = await s.cli(['up', '--timeout', '60']);
+    if (r.code !== 0) {
+      await s.stop();
+      throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
+    }
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  /** On failure: the agent's events, the sentinels' view and the logs (design.md, integration tests). */
+  const diagnoseOnFailure = () =>
+    onTestFailed(async () => {
+      const tail = (f: string, n = 30) => (existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '(none)');
+      const view = await sentinelView(s.topo, null).catch((e) => String(e));
+      console.error(`sentinels' view: ${JSON.stringify(view, null, 1)}`);
+      console.error(`agent events:\n${tail(agentPaths(s.topo.stateDir).events, 60)}`);
+      console.error(`agent log:\n${tail(agentPaths(s.topo.stateDir).log)}`);
+      console.error(`nutcracker log:\n${tail(proxyPaths(s.topo.stateDir).log, 10)}`);
+      for (const a of s.topo.sentinel.instances) console.error(`sentinel ${a}:\n${tail(sentinelPaths(s.topo.stateDir, a).log, 20)}`);
+    });
+
+  const redisPids = () => s.topo.shards.flatMap((sh) => sh.instances).map((a) => ourPid(redisPaths(s.topo.stateDir, a).pid, s.topo.stateDir));
+
+  it('refuses without --yes when stdin is not a terminal, and touches nothing', async () => {
+    const before = redisPids();
+    const r = await s.cli(['failover-test'], { input: 'y\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/stdin is not a terminal, so it cannot ask\. Run it with --yes/);
+    expect(r.stdout).not.toMatch(/Test case/);
+    expect(redisPids()).toEqual(before);
+    const c = redisClient(s.topo.proxy.listen, null);
+    try {
+      expect(await c.exists('rs:data:0')).toBe(0);
+    } finally {
+      c.disconnect();
+    }
+  });
+
+  it('runs the six cases of test.sh: new masters, every key kept, one failover per kill, sharding', async () => {
+    diagnoseOnFailure();
+    const watch = await SwitchWatch.start(s.topo, null);
+    let r;
+    try {
+      r = await s.cli(['failover-test', '--yes'], { timeoutMs: 240_000 });
+    } finally {
+      watch.stop();
+    }
+    console.log(r.stdout);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/Data loaded \(1000 keys/);
+    expect(out).toMatch(/Test case 1 : test if data loaded correctly:\nRedis OK \(1000 items all existed\)/);
+    expect(out).toMatch(/Test case 2 : kill the master node of shard 1 \(127\.0\.0\.1 41000\): \.*\nNew master is 127\.0\.0\.1 4100[12]\nRedis OK \(1000 items all existed\)/);
+    expect(out).toMatch(/Test case 3 : kill the master node of shard 2 \(127\.0\.0\.1 41010\): \.*\nNew master is 127\.0\.0\.1 4101[12]\nRedis OK/);
+    expect(out).toMatch(/Test case 4 : kill the master nodes of shard 1 & 2 \(.*\): \.*\nNew master of shard 1 is 127\.0\.0\.1 4100\d\nNew master of shard 2 is 127\.0\.0\.1 4101\d\nRedis OK/);
+    expect(out).toMatch(/Test case 5 : kill four redis instances .*\nNew master of shard 1 is .*\nNew master of shard 2 is .*\nRedis OK \(1000 items all existed\)/);
+    // Case 5 leaves each shard one instance: its master refuses writes, and the writer's figure says so.
+    expect(out).toMatch(/s1 was left with one live instance: its master refuses writes with NOREPLICAS/);
+    expect(out.match(/refused NOREPLICAS/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(out).toMatch(/Test case 6 : check sharding is working \(key only appear in one shard\)\nOK/);
+    expect(out).toMatch(/Remove test data/);
+    // Six kills of a master (cases 2, 3, two in 4, two in 5), each reported with exactly one failover.
+    expect(out.match(/: failover complete .* after the kill; 1 failover seen/g)?.length).toBe(6);
+    expect(out).not.toMatch(/failovers seen|another failover followed/);
+    expect(out.match(/  writes s[12]: longest gap/g)?.length).toBe(6);
+    expect(out.match(/  reads s[12]: longest gap/g)?.length).toBe(6);
+
+    // Independently of the command: the +switch-master stream shows one failover per kill per shard...
+    expect(countFailovers(watch.seen, 's1')).toBe(3);
+    expect(countFailovers(watch.seen, 's2')).toBe(3);
+    // ...and nothing moves afterwards: sentinels agree, and neither masters nor config-epochs change for 3 s.
+    const first = await sentinelView(s.topo, null);
+    for (const v of Object.values(first)) expect(v.unanimous, JSON.stringify(v.answers)).toBe(true);
+    const until = Date.now() + 3000;
+    await waitFor(
+      async () => {
+        const now = await sentinelView(s.topo, null);
+        for (const sh of s.topo.shards) {
+          expect(now[sh.name]!.master).toBe(first[sh.name]!.master);
+          expect(now[sh.name]!.configEpoch).toBe(first[sh.name]!.configEpoch);
+        }
+        return Date.now() >= until;
+      },
+      { timeoutMs: 5000, intervalMs: 250, what: 'three quiet seconds' },
+    );
+    const c = redisClient(s.topo.proxy.listen, null);
+    try {
+      expect(await c.exists('rs:data:0', 'rs:data:999')).toBe(0);
+    } finally {
+      c.disconnect();
+    }
+  }, 300_000);
+
+  it('bench failover --runs 2 prints a row per run and the median and max', async () => {
+    diagnoseOnFailure();
+    const r = await s.cli(['bench', 'failover', '--runs', '2'], { timeoutMs: 180_000 });
+    console.log(r.stdout);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^machine: .+, \d+ cores/m);
+    expect(r.stdout).toMatch(/^1 +127\.0\.0\.1:4100\d +127\.0\.0\.1:4100\d +\d/m);
+    expect(r.stdout).toMatch(/^2 +127\.0\.0\.1:4100\d +127\.0\.0\.1:4100\d +\d/m);
+    expect(r.stdout).toMatch(/write unavailability: median [\d.]+ m?s, max [\d.]+ m?s over 2 runs/);
+    expect(r.stdout).toMatch(/agent reaction .*: median -?\d+ ms, max -?\d+ ms \(2 of 2 runs recorded\)/);
+  }, 240_000);
+});
