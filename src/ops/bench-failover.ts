@@ -4,10 +4,10 @@
  * Between runs the killed instance is restarted (it rejoins as a replica) and the stack must be healthy again.
  */
 import { cpus } from 'node:os';
-import { CheckFailedError, InvalidInputError, TransientError } from '../errors.js';
+import { InvalidInputError, TransientError } from '../errors.js';
 import { localParts, up, waitFor } from '../runtime/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
-import { formatMs, type ProbeReport } from './client-probe.js';
+import { formatMs, OUTAGE_MS, type ProbeReport } from './client-probe.js';
 import { sentinelView, SwitchWatch, unhealthyReason, type AgentTimings } from './failover-observe.js';
 import { checkProbeKeys, killRound, probeKeys } from './failover-round.js';
 
@@ -30,7 +30,7 @@ export interface BenchFailoverRun {
   noreplicas: number;
   /** ms from the kill until the completion conditions held. */
   completedMs: number;
-  /** Distinct +switch-master (from -> to) seen for the shard from the kill until healthy again. */
+  /** Failovers of the shard (+switch-master, by from -> to) seen from the kill until healthy again. */
   failovers: number;
   agent: AgentTimings | null;
   write: ProbeReport;
@@ -82,7 +82,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
   out(`machine: ${m.cpu}, ${m.cores} cores; sentinel down-after ${topo.sentinel.downAfterMilliseconds} ms; min-replicas-to-write ${topo.redis.minReplicasToWrite}`);
   out('');
   const columns: Array<[string, number]> = [
-    ['run', 3], ['killed', 15], ['new master', 15], ['write gap', 9], ['NOREPLICAS', 24], ['complete', 8], ['failovers', 9],
+    ['run', 3], ['killed', 15], ['new master', 15], ['write gap', 9], ['outages', 7], ['NOREPLICAS', 24], ['complete', 8], ['failovers', 9],
     ['agent path', 10], ['agent reaction', 14], ['+odown->serving', 15], ['other shards', 12],
   ];
   const printRow = (cells: string[]) => out(cells.map((c, i) => c.padEnd(columns[i]![1])).join('  ').trimEnd());
@@ -93,14 +93,23 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
     for (let run = 1; run <= opts.runs; run++) {
       await waitHealthy(topo, password, 60_000, `before run ${run}`);
       const master = (await sentinelView(topo, password))[shard.name]!.master!;
-      const r = await killRound(topo, password, [master], { keys, readers: false, timeoutMs: opts.timeoutMs ?? 30_000, tailMs: 1000 }).catch(async (e: unknown) => {
+      const r = await killRound(topo, password, [master], {
+        keys,
+        readers: false,
+        timeoutMs: opts.timeoutMs ?? 30_000,
+        tailMs: 1000,
+        // The writer keeps running while the killed instance is restarted and the stack heals, so an outage
+        // the kill causes later (a second, spurious failover) is in the figure, not only the first one.
+        afterFailover: async () => {
+          await up(topo, {});
+          await waitHealthy(topo, password, 60_000, `after run ${run}`);
+        },
+      }).catch(async (e: unknown) => {
         // Leave the stack whole: bring the killed instance back before reporting the failure.
         await up(topo, {}).catch(() => undefined);
         throw e;
       });
       const s = r.shards[0]!;
-      await up(topo, {});
-      await waitHealthy(topo, password, 60_000, `after run ${run}`);
       const failovers = watch.failovers(shard.name, r.at).length;
       const one: BenchFailoverRun = {
         run,
@@ -120,6 +129,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         master,
         s.newMaster,
         formatMs(one.writeGapMs),
+        s.write.outages > 1 ? `${s.write.outages}: ${formatMs(s.write.outageMs)}` : String(s.write.outages),
         one.noreplicas ? `${one.noreplicas} (${fmtSpan(s.write.failures.noreplicas!.firstMs, s.write.failures.noreplicas!.lastMs)})` : '0',
         formatMs(one.completedMs),
         String(failovers),
@@ -143,7 +153,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
     completedMs: { median: median(completed), max: Math.max(...completed) },
   };
   out('');
-  out('write gap: longest stretch without a successful SET; NOREPLICAS: refusals by the new master while it had no replica yet (count, when);');
+  out(`write gap: longest stretch without a successful SET; outages: stretches of ${OUTAGE_MS} ms or more (and their total when several); NOREPLICAS: refusals by the new master while it had no replica yet (count, when);`);
   out('complete: kill -> sentinel majority names the new master, ROLE says master, the proxy config points at it, a write through the proxy succeeds;');
   out('agent reaction: proxy accepting connections on the new config, relative to the first +switch-master any sentinel published (negative: before it);');
   out('other shards: longest write gap on the shards nothing was killed in (the proxy restart drops every client connection).');
@@ -157,7 +167,11 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
   out(`kill -> failover complete: median ${formatMs(summary.completedMs.median)}, max ${formatMs(summary.completedMs.max)}`);
   const extra = runs.filter((r) => r.failovers !== 1);
   if (extra.length > 0) {
-    throw new CheckFailedError(`runs ${extra.map((r) => `${r.run} (${r.failovers} failovers)`).join(', ')} did not cause exactly one failover`);
+    // A finding, not a failure of the benchmark: the figures above include the outage it caused.
+    out(
+      `${extra.length} of ${runs.length} runs saw more than one failover for one kill (runs ${extra.map((r) => `${r.run}: ${r.failovers}`).join(', ')}): ` +
+        'the sentinels failed over the newly promoted master as well; see docs/failover.md',
+    );
   }
   return { machine: m, shard: shard.name, runs, summary };
 }

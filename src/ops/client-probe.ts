@@ -71,11 +71,18 @@ export interface ProbeReport {
   gapToMs: number | null;
   /** True when no success came after the longest stretch began (the window ended inside it). */
   open: boolean;
+  /** Stretches without a success of at least OUTAGE_MS: more than one means the client saw separate outages. */
+  outages: number;
+  /** Their total length (ms). */
+  outageMs: number;
   failures: Partial<Record<FailureKind, FailureStats>>;
   /** Connections opened (1 + one per connection-level failure). */
   connections: number;
   windowMs: number;
 }
+
+/** A stretch without a success at least this long counts as an outage (a healthy loop succeeds every ~0.1-1 ms). */
+export const OUTAGE_MS = 100;
 
 /**
  * The bookkeeping of a probe, free of I/O so it can be tested with plain numbers. Times are milliseconds on
@@ -87,6 +94,8 @@ export class GapTracker {
   private maxFrom: number | null = null;
   private maxTo: number | null = null;
   private successes = 0;
+  private outages = 0;
+  private outageMs = 0;
   private readonly failures: Partial<Record<FailureKind, { count: number; first: number; last: number; sample: string }>> = {};
   private ref: number;
 
@@ -97,6 +106,10 @@ export class GapTracker {
   }
 
   success(t: number): void {
+    if (this.last !== null && t - this.last >= OUTAGE_MS) {
+      this.outages++;
+      this.outageMs += t - this.last;
+    }
     if (this.last !== null && t - this.last > this.maxGap) {
       this.maxGap = t - this.last;
       this.maxFrom = this.last;
@@ -131,6 +144,12 @@ export class GapTracker {
     let from = this.maxFrom;
     let to = this.maxTo;
     let open = false;
+    let outages = this.outages;
+    let outageMs = this.outageMs;
+    if (this.last !== null && end - this.last >= OUTAGE_MS) {
+      outages++;
+      outageMs += end - this.last;
+    }
     if (this.last !== null && end - this.last > gap) {
       gap = end - this.last;
       from = this.last;
@@ -151,6 +170,8 @@ export class GapTracker {
       gapFromMs: rel(from),
       gapToMs: rel(to),
       open,
+      outages,
+      outageMs: round1(outageMs),
       failures,
       connections,
       windowMs: round1(end - this.start),
@@ -318,5 +339,6 @@ export function describeProbe(r: ProbeReport, label = r.name): string {
     const f = r.failures[k]!;
     return `${f.count} ${FAILURE_LABELS[k]} (${sec(f.firstMs)} .. ${sec(f.lastMs)} s)`;
   });
-  return `${label}: longest gap ${formatMs(r.longestGapMs)}${where}; ${r.successes} ok${fails.length ? `, failed: ${fails.join(', ')}` : ', none failed'}`;
+  const more = r.outages > 1 ? ` (${r.outages} outages, ${formatMs(r.outageMs)} in all)` : '';
+  return `${label}: longest gap ${formatMs(r.longestGapMs)}${where}${more}; ${r.successes} ok${fails.length ? `, failed: ${fails.join(', ')}` : ', none failed'}`;
 }

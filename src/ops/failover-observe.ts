@@ -171,11 +171,18 @@ export class SwitchWatch {
     return w;
   }
 
-  /** Distinct failovers (from -> to) of `shard` seen at or after `since`. */
+  /**
+   * Failovers of `shard` seen at or after `since`, in order. Every sentinel publishes the same switch, so a new
+   * failover starts where the from -> to pair changes.
+   */
   failovers(shard: string, since = 0, until = Infinity): Array<{ from: string; to: string }> {
-    const out = new Map<string, { from: string; to: string }>();
-    for (const s of this.seen) if (s.shard === shard && s.at >= since && s.at <= until) out.set(`${s.from}>${s.to}`, { from: s.from, to: s.to });
-    return [...out.values()];
+    const out: Array<{ from: string; to: string }> = [];
+    for (const s of this.seen) {
+      if (s.shard !== shard || s.at < since || s.at > until) continue;
+      const prev = out[out.length - 1];
+      if (!prev || prev.from !== s.from || prev.to !== s.to) out.push({ from: s.from, to: s.to });
+    }
+    return out;
   }
 
   stop(): void {

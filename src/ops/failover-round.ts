@@ -88,10 +88,12 @@ export interface RoundOptions {
   /** Keep measuring this long after writes resumed, to catch a second outage (default 1000 ms). */
   tailMs?: number;
   /**
-   * Runs once the failovers are complete, while the probes still run (e.g. restarting killed instances when
-   * a shard is left refusing writes); the probes then wait for writes to resume after it.
+   * Runs once the failovers are complete, while the probes still run: checking data, restarting the killed
+   * instances and waiting until the stack is healthy. Measuring through it means an outage the kill causes
+   * later (a second, spurious failover; a shard refusing writes until a replica is back) is in the figures.
+   * The probes then wait for writes to resume after it.
    */
-  beforeStop?: (done: FailedOver[]) => Promise<void>;
+  afterFailover?: (done: FailedOver[]) => Promise<void>;
   /** Called about every 500 ms while waiting for the failovers (progress dots). */
   tick?: () => void;
   /** ms per-command timeout of the probes (default 200). */
@@ -148,12 +150,12 @@ export async function killRound(topo: Topology, password: string | null, kill: s
       ticker = null;
     });
 
-    if (opts.beforeStop) await opts.beforeStop(failing.map((s, i) => ({ shard: s.name, newMaster: done[i]!.newMaster, writesRefused: done[i]!.writesRefused })));
-    const resumeWait = opts.beforeStop ? 60_000 : 30_000;
+    if (opts.afterFailover) await opts.afterFailover(failing.map((s, i) => ({ shard: s.name, newMaster: done[i]!.newMaster, writesRefused: done[i]!.writesRefused })));
+    const resumeWait = opts.afterFailover ? 60_000 : 30_000;
     await Promise.all(
       failing.map(async (s, i) => {
-        // A shard left refusing writes resumes only after beforeStop (if any) brought a replica back.
-        if (done[i]!.writesRefused && !opts.beforeStop) return;
+        // A shard left refusing writes resumes only after afterFailover (if any) brought a replica back.
+        if (done[i]!.writesRefused && !opts.afterFailover) return;
         await writers.get(s.name)!.waitSuccessAfter(at, resumeWait);
         await readers.get(s.name)?.waitSuccessAfter(at, resumeWait);
       }),

@@ -111,22 +111,21 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
         else for (const d of done) line(`New master of shard ${topo.shards.findIndex((s) => s.name === d.shard) + 1} is ${sp(d.newMaster)}`);
       };
       let dataOk = false;
-      let restartedEarly = false;
       let round: RoundResult;
       try {
         round = await killRound(topo, password, victims, {
           keys,
           timeoutMs: opts.timeoutMs ?? 30_000,
           tick: () => write('.'),
-          // A shard left refusing writes (NOREPLICAS) is checked for reads while it is down to one instance;
-          // then the killed instances are restarted under the probes, so the writer shows when writes resume.
-          beforeStop: async (done) => {
-            if (!done.some((d) => d.writesRefused)) return;
+          // Under the probes: every key is read while the killed instances are still down, then they are
+          // restarted and the stack must be healthy again. A shard left refusing writes (NOREPLICAS) resumes
+          // here, and a second outage the kill causes later is measured too.
+          afterFailover: async (done) => {
             line();
             newMasters(done);
             dataOk = await checkAll();
-            restartedEarly = true;
             await restart(topo, victims, line);
+            await waitHealthy(topo, password, 60_000, `after test case ${n}`);
           },
         });
       } catch (e) {
@@ -137,15 +136,10 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
         await restart(topo, victims, line).catch((err) => line(`restart failed: ${errorMessage(err)}`));
         break;
       }
-      if (!restartedEarly) {
-        line();
-        newMasters(round.shards);
-        dataOk = await checkAll();
-      }
       for (const s of round.shards) {
         line(`  ${describeProbe(s.write)}`);
         if (s.writesRefused) {
-          line(`  (${s.shard} was left with one live instance: its master refuses writes with NOREPLICAS until a replica is back, as redis.minReplicasToWrite ${topo.redis.minReplicasToWrite} asks)`);
+          line(`  (${s.shard} was left with one live instance: its master refused writes with NOREPLICAS until a killed instance was back as its replica, as redis.minReplicasToWrite ${topo.redis.minReplicasToWrite} asks)`);
         }
         if (s.read) line(`  ${describeProbe(s.read)}`);
       }
@@ -153,8 +147,6 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
       for (const s of round.shards) {
         line(`  agent: ${s.agent ? describeAgent(s.agent) : 'no failover-timings record in the agent events file'}`);
       }
-      if (!restartedEarly) await restart(topo, victims, line);
-      await waitHealthy(topo, password, 60_000, `after test case ${n}`);
       const later = await sentinelView(topo, password);
       const failovers: Record<string, number> = {};
       let once = true;

@@ -84,7 +84,7 @@ describe('failover-test and bench failover on a real stack', () => {
     expect(out).toMatch(/Test case 4 : kill the master nodes of shard 1 & 2 \(.*\): \.*\nNew master of shard 1 is 127\.0\.0\.1 4100\d\nNew master of shard 2 is 127\.0\.0\.1 4101\d\nRedis OK/);
     expect(out).toMatch(/Test case 5 : kill four redis instances .*\nNew master of shard 1 is .*\nNew master of shard 2 is .*\nRedis OK \(1000 items all existed\)/);
     // Case 5 leaves each shard one instance: its master refuses writes, and the writer's figure says so.
-    expect(out).toMatch(/s1 was left with one live instance: its master refuses writes with NOREPLICAS/);
+    expect(out).toMatch(/s1 was left with one live instance: its master refused writes with NOREPLICAS/);
     expect(out.match(/refused NOREPLICAS/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
     expect(out).toMatch(/Test case 6 : check sharding is working \(key only appear in one shard\)\nOK/);
     expect(out).toMatch(/Remove test data/);

@@ -34,7 +34,7 @@ describe('GapTracker', () => {
     g.failure(1200, 'noreplicas', 'NOREPLICAS');
     g.success(1503);
     g.success(1504);
-    const r = g.report('writes s1', 'write', 2000, 3);
+    const r = g.report('writes s1', 'write', 1510, 3);
     expect(r.longestGapMs).toBe(1500);
     expect(r.gapFromMs).toBe(-0.5);
     expect(r.gapToMs).toBe(1499.5);
@@ -43,7 +43,20 @@ describe('GapTracker', () => {
     expect(r.failures.proxy).toEqual({ count: 2, firstMs: 6.5, lastMs: 896.5, sample: 'ERR Connection refused' });
     expect(r.failures.noreplicas?.count).toBe(1);
     expect(r.failures.timeout).toBeUndefined();
-    expect(r.windowMs).toBe(2000);
+    expect(r.windowMs).toBe(1510);
+    expect(r).toMatchObject({ outages: 1, outageMs: 1500 });
+  });
+
+  it('counts separate outages, so a second failover after the first is visible', () => {
+    const g = new GapTracker(0);
+    g.success(1);
+    g.setReference(1);
+    g.success(2001); // first outage: 2000 ms
+    g.success(2050); // 49 ms: a hiccup, not an outage
+    g.success(3550); // second outage: 1500 ms
+    const r = g.report('w', 'write', 3600, 1);
+    expect(r).toMatchObject({ longestGapMs: 2000, outages: 2, outageMs: 3500, gapFromMs: 0, gapToMs: 2000 });
+    expect(describeProbe(r)).toMatch(/^w: longest gap 2\.00 s \(\+0\.00 \.\. \+2\.00 s after the kill\) \(2 outages, 3\.50 s in all\); 4 ok/);
   });
 
   it('counts an outage still open at the end of the window, and a probe that never succeeded', () => {
@@ -126,7 +139,7 @@ describe('formatting', () => {
     g.failure(1400, 'proxy', 'ERR Connection refused');
     g.failure(1450, 'noreplicas', 'NOREPLICAS');
     g.success(2201.2);
-    expect(describeProbe(g.report('writes s1', 'write', 2500, 1))).toBe(
+    expect(describeProbe(g.report('writes s1', 'write', 2201.5, 1))).toBe(
       'writes s1: longest gap 2.20 s (+0.00 .. +2.20 s after the kill); 2 ok, failed: 2 proxy could not reach the shard (+0.02 .. +1.40 s), 1 refused NOREPLICAS (+1.45 .. +1.45 s)',
     );
     expect(formatMs(85.4)).toBe('85 ms');
