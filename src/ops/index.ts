@@ -4,3 +4,5 @@ export { statusText, renderStatusText } from './status-text.js';
 export * from './data.js';
 export { askSentinels, sentinelMajority, type SentinelView, type SentinelShardView, type MasterVerdict } from './sentinel-view.js';
 export { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
+export * from './bench-throughput.js';
+export * from './doctor.js';

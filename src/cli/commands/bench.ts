@@ -1,27 +1,51 @@
 import type { Command } from 'commander';
+import { benchTable, BENCH_TESTS, runThroughputBench } from '../../ops/bench-throughput.js';
 import { intOption, topologyFrom } from '../options.js';
 
-/** `bench`: a group of benchmarks that print figures. Each subcommand calls one function in ops/. */
-export function register(program: Command): void {
-  const bench = program.command('bench').description('benchmarks that print figures (not pass/fail tests)');
-  registerFailover(bench);
+interface ThroughputFlags {
+  requests: number;
+  clients: number;
+  pipeline: number;
+  tests: string;
+  json?: boolean;
 }
 
-function registerFailover(bench: Command): void {
+/**
+ * `bench` is a command group. Its default subcommand, `throughput`, is the original redis-benchmark table, so
+ * `redis-shard bench` alone runs it. More benchmarks are added as further subcommands of `bench` here, e.g.
+ * `bench.command('failover')...` in register() below.
+ */
+export function register(program: Command): void {
+  const bench = program.command('bench').description('benchmarks; without a subcommand: throughput (redis-benchmark via the proxy and direct)');
+  registerThroughput(bench);
+}
+
+function registerThroughput(bench: Command): void {
   bench
-    .command('failover')
-    .description("kill -9 a shard's master N times with a writer through the proxy; print write unavailability and the agent's reaction")
-    .option('--runs <n>', 'how many kills', intOption('--runs', 1, 1000), 10)
-    .option('--shard <name>', "shard whose master is killed (default: the first)")
-    .option('--timeout <seconds>', 'how long one failover may take', intOption('--timeout', 1, 600), 30)
-    .action(async (opts: { runs: number; shard?: string; timeout: number }, cmd: Command) => {
+    .command('throughput', { isDefault: true })
+    .description('redis-benchmark through the proxy and directly against each shard master, side by side with the proxy/direct ratio')
+    .option('-n, --requests <n>', 'requests per command (redis-benchmark -n)', intOption('--requests', 1, 100_000_000), 100_000)
+    .option('--clients <n>', 'parallel connections (redis-benchmark -c)', intOption('--clients', 1, 10_000), 100)
+    .option('--pipeline <n>', 'pipelined requests per connection (redis-benchmark -P)', intOption('--pipeline', 1, 10_000), 16)
+    .option('--tests <list>', 'redis-benchmark tests (-t)', BENCH_TESTS)
+    .option('--json', 'print one JSON document instead of the table')
+    .action(async (flags: ThroughputFlags, cmd: Command) => {
       const topo = topologyFrom(cmd);
-      const { benchFailover } = await import('../../ops/bench-failover.js');
-      await benchFailover(topo, {
-        runs: opts.runs,
-        ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
-        timeoutMs: opts.timeout * 1000,
-        out: (line) => process.stdout.write(`${line}\n`),
+      const r = await runThroughputBench(topo, {
+        requests: flags.requests,
+        clients: flags.clients,
+        pipeline: flags.pipeline,
+        tests: flags.tests,
+        // Progress goes to stderr so stdout stays the table (or the JSON) alone.
+        onTarget: (label, addr) => process.stderr.write(`running redis-benchmark against ${label} ${addr}...\n`),
       });
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `redis-benchmark -t ${flags.tests} -c ${r.clients} -P ${r.pipeline} -n ${r.requests}; requests per second\n${benchTable(r)}\n` +
+          'proxy/direct = proxy / mean of the masters: what a client gives up against one master alone\n',
+      );
     });
 }
