@@ -1,4 +1,3 @@
-import { setServerAddresses } from '../render/index.js';
 import { agentPaths, type Topology } from '../topology/index.js';
 import { addressesToProbe, analyze, type Analysis, type RoleProbe, type SentinelAnswer, type ShardInput } from './analyze.js';
 import { ConfigApplier, type ApplyResult, type BaseConfig } from './apply.js';
@@ -206,7 +205,7 @@ export class Agent {
     if (Object.keys(analysis.switches).length > 0) {
       let text: string;
       try {
-        text = setServerAddresses(base.text, this.topo.proxy.name, analysis.switches);
+        text = this.applier.edit(base, analysis.switches);
       } catch (e) {
         this.applyFailed('edit', e as Error, analysis.switches);
         return true;
@@ -217,6 +216,12 @@ export class Agent {
       return analysis.rerunSoon || !r.ok;
     }
     if (this.proxy) await this.superviseProxy(base);
+    if (this.applier.needsActivation(base)) {
+      // exec mode: the file is right but its command has not succeeded on it yet (failed, or we died in between).
+      const r = await this.applier.apply(base.text, { force: true });
+      this.afterApply(r, {}, 'activate', base.servers);
+      return !r.ok || analysis.rerunSoon;
+    }
     return analysis.rerunSoon;
   }
 
@@ -268,7 +273,7 @@ export class Agent {
     this.afterApply(r, {}, 'supervise', base.servers);
   }
 
-  private afterApply(r: ApplyResult, switches: Record<string, string>, path: 'majority' | 'fast' | 'supervise', before: Record<string, string>): void {
+  private afterApply(r: ApplyResult, switches: Record<string, string>, path: 'majority' | 'fast' | 'supervise' | 'activate', before: Record<string, string>): void {
     if (!r.ok) return this.applyFailed(r.stage, r.error, switches);
     this.applyFailures = 0;
     this.applyNotBefore = 0;
@@ -299,7 +304,7 @@ export class Agent {
   private async prepare(shard: string, to: string): Promise<void> {
     try {
       const base = await this.applier.readBase();
-      await this.applier.check(setServerAddresses(base.text, this.topo.proxy.name, { [shard]: to }));
+      await this.applier.check(this.applier.edit(base, { [shard]: to }));
     } catch {
       /* the real apply reports it */
     }
@@ -313,7 +318,7 @@ export class Agent {
     if (base.servers[shard] !== from) return;
     let text: string;
     try {
-      text = setServerAddresses(base.text, this.topo.proxy.name, { [shard]: to });
+      text = this.applier.edit(base, { [shard]: to });
     } catch (e) {
       return this.applyFailed('edit', e as Error, { [shard]: to });
     }

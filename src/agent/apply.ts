@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { readPoolServers, renderNutcrackerYml } from '../render/index.js';
+import { readPoolServers, renderNutcrackerYml, setServerAddresses } from '../render/index.js';
 import { atomicWriteFile, checkNutcrackerConf, isAlive, readPidFile } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
@@ -104,12 +104,14 @@ export class ConfigApplier {
     let problem: string;
     try {
       const text = readFileSync(path, 'utf8');
+      const sha = sha256(text);
+      // An unchanged file (the common case, every pass) is not parsed or checked again.
+      if (this.lastGood?.sha === sha) return { ...this.lastGood, servers: { ...this.lastGood.servers }, path, problem: null };
       const servers = Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
       const check = await this.check(text);
       if (check.ok) {
-        const sha = sha256(text);
         this.lastGood = { text, sha, servers };
-        return { text, sha, servers, path, problem: null };
+        return { text, sha, servers: { ...servers }, path, problem: null };
       }
       problem = `nutcracker rejects it: ${check.error}`;
     } catch (e) {
@@ -120,6 +122,23 @@ export class ConfigApplier {
     const text = renderNutcrackerYml(this.topo, masters, this.password);
     const servers = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
     return { text, sha: sha256(text), servers, path, problem: `${path}: ${problem}; no good config seen yet, using one rendered from the description` };
+  }
+
+  private readonly edits = new Map<string, string>();
+
+  /**
+   * `setServerAddresses` on a base config, memoised: the fast path and the +odown preparation compute the
+   * texts a failover may need ahead of time, so the switch itself only looks them up.
+   */
+  edit(base: Pick<BaseConfig, 'text' | 'sha'>, changes: Record<string, string>): string {
+    const key = `${base.sha}|${Object.entries(changes).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+    let text = this.edits.get(key);
+    if (text === undefined) {
+      text = setServerAddresses(base.text, this.topo.proxy.name, changes);
+      if (this.edits.size > 64) this.edits.clear();
+      this.edits.set(key, text);
+    }
+    return text;
   }
 
   /** Serialises `fn` after every earlier apply in this process. */
@@ -199,7 +218,37 @@ export class ConfigApplier {
     }
   }
 
+  /** Where the sha256 of the last config that took effect (exec command succeeded, nutcracker restarted) is kept. */
+  private get activatedPath(): string {
+    return join(agentPaths(this.topo.stateDir).dir, 'activated.sha');
+  }
+
+  /**
+   * exec mode: whether the config file has not been activated yet (the command failed, or the writer died
+   * between write and command). Recorded on disk so a restarted agent, or notify, knows too.
+   */
+  needsActivation(base: Pick<BaseConfig, 'sha' | 'problem'>): boolean {
+    if (this.mode !== 'exec' || base.problem !== null) return false;
+    try {
+      return readFileSync(this.activatedPath, 'utf8').trim() !== base.sha;
+    } catch {
+      return true;
+    }
+  }
+
   private async activate(path: string, sha: string): Promise<RestartTimings | null> {
+    const r = await this.activateMode(path, sha);
+    if (this.mode !== 'staging') {
+      try {
+        atomicWriteFile(this.activatedPath, `${sha}\n`);
+      } catch {
+        /* only an optimisation for the next activation check */
+      }
+    }
+    return r;
+  }
+
+  private async activateMode(path: string, sha: string): Promise<RestartTimings | null> {
     switch (this.mode) {
       case 'staging':
         return null;

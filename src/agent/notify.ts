@@ -1,5 +1,4 @@
 import { CheckFailedError, EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { setServerAddresses } from '../render/index.js';
 import type { Topology } from '../topology/index.js';
 import { ConfigApplier } from './apply.js';
 import type { EventSink } from './events.js';
@@ -79,7 +78,13 @@ export async function runNotify(topo: Topology, args: NotifyArgs, password: stri
   const proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
   const applier = new ConfigApplier(topo, password, proxy);
   const base = await applier.readBase();
-  if (base.problem === null && base.servers[shard.name] === args.to) {
+  const inEffect = () => {
+    if (applier.needsActivation(base)) return false;
+    if (!proxy) return true;
+    const pid = proxy.current();
+    return pid !== null && proxy.runsConfig(pid, base.sha, base.path);
+  };
+  if (base.problem === null && base.servers[shard.name] === args.to && inEffect()) {
     events.emit('notify', { ...args, result: 'already-applied', file: base.path });
     return { shard: shard.name, to: args.to, changed: false, file: base.path };
   }
@@ -92,11 +97,12 @@ export async function runNotify(topo: Topology, args: NotifyArgs, password: stri
   }
   let text: string;
   try {
-    text = setServerAddresses(base.text, topo.proxy.name, { [shard.name]: args.to });
+    text = applier.edit(base, { [shard.name]: args.to });
   } catch (e) {
     throw new CheckFailedError(`${base.path}: cannot edit it: ${(e as Error).message}; nothing changed`);
   }
-  const r = await applier.apply(text, { lockTimeoutMs: 5000 });
+  // force: the file may already say so while the proxy does not run it yet (a restart or command failed).
+  const r = await applier.apply(text, { lockTimeoutMs: 5000, force: true });
   if (!r.ok) {
     events.emit('apply-failed', { path: 'notify', stage: r.stage, error: r.error.message, ...args });
     const msg = `${r.error.message}`;

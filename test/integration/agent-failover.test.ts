@@ -241,6 +241,24 @@ describe('agent against a real stack', () => {
     });
   });
 
+  it('on SIGTERM the agent closes and exits 0, leaving nutcracker running', async (ctx) => {
+    failed(ctx);
+    const n0 = readEvents(topo).length;
+    const agent = agentPid(topo)!;
+    const proxy = proxyPid(topo);
+    process.kill(agent, 'SIGTERM');
+    await waitFor(() => eventsSince(topo, n0).some((e) => e.event === 'agent-stopped'), { timeoutMs: 10_000, what: 'agent-stopped' });
+    await waitFor(() => readFileSync(join(topo.stateDir, 'agent', 'agent.log'), 'utf8').includes('child exited (code 0)'), {
+      timeoutMs: 10_000,
+      what: 'the supervisor to log the exit code',
+    });
+    expect(proxyPid(topo)).toBe(proxy);
+    // Its supervisor starts it again, and the new one adopts the same nutcracker without restarting it.
+    await waitFor(() => agentPid(topo) !== null && agentPid(topo) !== agent, { timeoutMs: 10_000, what: 'the agent to be restarted' });
+    await waitFor(() => eventsSince(topo, n0).filter((e) => e.event === 'sentinel-connected').length >= 3, { timeoutMs: 10_000, what: 'reconnection' });
+    expect(proxyPid(topo)).toBe(proxy);
+  });
+
   it('logged one JSON object per line, each with ts and event', () => {
     const lines = readFileSync(join(topo.stateDir, 'agent', 'events.jsonl'), 'utf8').split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(10);
@@ -249,5 +267,8 @@ describe('agent against a real stack', () => {
       expect(typeof e.ts).toBe('string');
       expect(typeof e.event).toBe('string');
     }
+    // Never restarted the proxy for no reason: nutcracker started by `up` was adopted as running its config.
+    expect(readEvents(topo).filter((e) => e.event === 'proxy-stale')).toEqual([]);
+    expect(readEvents(topo).filter((e) => e.event === 'reconcile-error' || e.event === 'fast-path-error')).toEqual([]);
   });
 });
