@@ -18,6 +18,7 @@ interface ThroughputFlags {
 export function register(program: Command): void {
   const bench = program.command('bench').description('benchmarks; without a subcommand: throughput (redis-benchmark via the proxy and direct)');
   registerThroughput(bench);
+  registerFailover(bench);
 }
 
 function registerThroughput(bench: Command): void {
@@ -47,5 +48,24 @@ function registerThroughput(bench: Command): void {
         `redis-benchmark -t ${flags.tests} -c ${r.clients} -P ${r.pipeline} -n ${r.requests}; requests per second\n${benchTable(r)}\n` +
           'proxy/direct = proxy / mean of the masters: what a client gives up against one master alone\n',
       );
+    });
+}
+
+function registerFailover(bench: Command): void {
+  bench
+    .command('failover')
+    .description("kill -9 a shard's master N times with a writer through the proxy; print write unavailability and the agent's reaction")
+    .option('--runs <n>', 'how many kills', intOption('--runs', 1, 1000), 10)
+    .option('--shard <name>', 'shard whose master is killed (default: the first)')
+    .option('--timeout <seconds>', 'how long one failover may take', intOption('--timeout', 1, 600), 30)
+    .action(async (opts: { runs: number; shard?: string; timeout: number }, cmd: Command) => {
+      const topo = topologyFrom(cmd);
+      const { benchFailover } = await import('../../ops/bench-failover.js');
+      await benchFailover(topo, {
+        runs: opts.runs,
+        ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
+        timeoutMs: opts.timeout * 1000,
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
     });
 }
