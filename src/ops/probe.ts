@@ -27,6 +27,7 @@ export async function probe<T>(addr: string, password: string | null, timeoutMs:
 export function shortError(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   if (/ECONNREFUSED/.test(m)) return 'connection refused';
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(m)) return 'refuses our password; check auth in the description';
   if (/ETIMEDOUT|timed? ?out/i.test(m)) return 'timed out';
   if (/Connection is closed/.test(m)) return 'connection closed';
   return m.split('\n')[0]!.slice(0, 120);
