@@ -9,10 +9,11 @@ import { renderNutcrackerYml } from '../../src/render/index.js';
 import { waitFor } from '../../src/runtime/index.js';
 import { loadTopology, proxyPaths, type Topology } from '../../src/topology/index.js';
 import { testDescription } from '../support/stack.js';
-import { readEvents } from './agent-helpers.js';
+import { pickFreePorts, readEvents } from './agent-helpers.js';
 
-// Ports 33100-33199 belong to this file. No Redis here: fake sentinels that answer nonsense, or nothing.
-const BASE = 33100;
+// Ports 34000-34999 belong to this file (free ones picked per test). No Redis here: fake sentinels that
+// answer nonsense, or nothing; the shard addresses are only written into configs, never connected to.
+const BASE = 34000;
 
 type Behaviour = 'garbage' | 'silent' | { liar: string };
 
@@ -81,9 +82,9 @@ describe('agent given nonsense by its sentinels', () => {
   });
 
   async function setup(behaviours: Array<Behaviour | 'closed'>): Promise<{ topo: Topology; agent: Agent; conf: string; before: string }> {
+    const ports = await pickFreePorts(BASE + 100, BASE + 999, behaviours.length);
     const dir = mkdtempSync(join(tmpdir(), 'redis-shard-agent-bad-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const ports = behaviours.map((_, i) => BASE + 20 + i);
     for (const [i, b] of behaviours.entries()) {
       if (b === 'closed') continue;
       const srv = await fakeSentinel(ports[i]!, b);

@@ -6,19 +6,19 @@ import { ourPid, portAccepts, waitFor } from '../../src/runtime/index.js';
 import { mustParseAddress, proxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, runCli, testDescription, type TestStack } from '../support/stack.js';
 import {
-  agentPid, diagnose, eventsSince, fastSentinels, majorityMaster, proxyPid, proxyServers, proxyWritesTo, readEvents,
+  agentPid, diagnose, freePortDescription, eventsSince, fastSentinels, majorityMaster, proxyPid, proxyServers, proxyWritesTo, readEvents,
   redisPid, sentinelMasterInfo, sentinelView, waitFailoverDone, type Ev,
 } from './agent-helpers.js';
 
-// Ports 33000-33031 belong to this file (testDescription: shards +0..+12, sentinels +20..+22, proxy +30/+31).
-const BASE = 33000;
+// Ports 33000-33999 belong to this file; 11 free ones are picked at start (agent-helpers, pickFreePorts).
+const RANGE = [33000, 33999] as const;
 
 describe('agent against a real stack', () => {
   let s: TestStack;
   let topo: Topology;
 
   beforeAll(async () => {
-    s = prepareStack(BASE);
+    s = prepareStack(RANGE[0], await freePortDescription(...RANGE));
     topo = s.topo;
     const r = await s.cli(['up', '--timeout', '90']);
     if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
@@ -178,27 +178,30 @@ describe('agent against a real stack', () => {
 
     it('rejects garbage arguments with exit 2 and changes nothing', async () => {
       const before = conf();
+      const [a, b] = topo.shards[0]!.instances.map((i) => String(mustParseAddress(i).port));
       const cases = [
         [],
         ['s1', 'leader', 'start', '127.0.0.1', '1'],
-        ['s1', 'leader', 'start', '127.0.0.1', `${BASE}`, '127.0.0.1;reboot', `${BASE + 1}`],
-        ['s1', 'leader', 'start', '127.0.0.1', `${BASE}`, '127.0.0.1', '99999'],
-        ['s1', 'king', 'start', '127.0.0.1', `${BASE}`, '127.0.0.1', `${BASE + 1}`],
+        ['s1', 'leader', 'start', '127.0.0.1', a!, '127.0.0.1;reboot', b!],
+        ['s1', 'leader', 'start', '127.0.0.1', a!, '127.0.0.1', '99999'],
+        ['s1', 'king', 'start', '127.0.0.1', a!, '127.0.0.1', b!],
       ];
-      for (const args of cases) {
-        const r = await s.cli(['notify', ...args]);
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      const results = await Promise.all(cases.map((args) => s.cli(['notify', ...args])));
+      results.forEach((r, i) => {
+        expect(r.code, `${cases[i]!.join(' ')}: ${r.stderr}`).toBe(2);
         expect(r.stderr).not.toBe('');
-      }
+      });
       expect(conf()).toBe(before);
     });
 
     it('an unknown master name or an address outside the shard: exit 2, says why', async () => {
       const before = conf();
-      const unknown = await s.cli(['notify', 'nope', 'leader', 'start', '127.0.0.1', `${BASE}`, '127.0.0.1', `${BASE + 1}`]);
+      const port = (addr: string) => String(mustParseAddress(addr).port);
+      const [a, b] = topo.shards[0]!.instances;
+      const unknown = await s.cli(['notify', 'nope', 'leader', 'start', '127.0.0.1', port(a!), '127.0.0.1', port(b!)]);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toMatch(/"nope" is not a shard/);
-      const outside = await s.cli(['notify', 's1', 'leader', 'start', '127.0.0.1', `${BASE}`, '127.0.0.1', `${BASE + 11}`]);
+      const outside = await s.cli(['notify', 's1', 'leader', 'start', '127.0.0.1', port(a!), '127.0.0.1', port(topo.shards[1]!.instances[1]!)]);
       expect(outside.code).toBe(2);
       expect(outside.stderr).toMatch(/not an instance of shard s1/);
       expect(conf()).toBe(before);
@@ -225,7 +228,8 @@ describe('agent against a real stack', () => {
       mkdirSync(join(dir, 'state', 'proxy'), { recursive: true });
       writeFileSync(join(dir, 'not-a-dir'), 'x');
       const file = join(dir, 'redis-shard.yml');
-      writeFileSync(file, stringify(testDescription(BASE, { agent: { apply: 'staging', stagingFile: join(dir, 'not-a-dir', 'staged.yml') } })));
+      const same = { shards: topo.shards, sentinel: topo.sentinel, proxy: topo.proxy };
+      writeFileSync(file, stringify(testDescription(RANGE[0], { ...same, agent: { apply: 'staging', stagingFile: join(dir, 'not-a-dir', 'staged.yml') } })));
       const master = (await majorityMaster(topo, 's1'))!;
       const replica = topo.shards[0]!.instances.find((i) => i !== master)!;
       const other = join(dir, 'state', 'proxy', 'nutcracker.yml');

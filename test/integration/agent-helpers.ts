@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readPoolServers } from '../../src/render/index.js';
 import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
-import { agentPaths, proxyPaths, redisPaths, type Topology } from '../../src/topology/index.js';
+import { agentPaths, proxyPaths, redisPaths, type DescriptionInput, type Topology } from '../../src/topology/index.js';
 
 /** Helpers shared by the agent's integration tests. */
 
@@ -148,4 +148,41 @@ export async function diagnose(topo: Topology): Promise<string> {
     /* none */
   }
   return `--- sentinels\n${views.join('\n')}\n--- proxy config\n${conf}\n--- agent log\n${log}\n--- events\n${ev}`;
+}
+
+/**
+ * `n` ports from [from, to] that can all be bound right now, in random order. The test ranges lie inside the
+ * kernel's ephemeral port range (32768-60999 here, only 35000-38999 reserved), so outgoing connections anywhere
+ * on the machine leave TIME_WAIT sockets on them that block a bind for up to a minute: a contiguous block is
+ * rarely free while other tests or benchmarks run, so ports are picked one by one.
+ */
+export async function pickFreePorts(from: number, to: number, n: number): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const free = (port: number) =>
+    new Promise<boolean>((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => res(true)));
+    });
+  const all = Array.from({ length: to - from + 1 }, (_, i) => from + i).sort(() => Math.random() - 0.5);
+  const out: number[] = [];
+  for (const p of all) {
+    if (out.length === n) break;
+    if (await free(p)) out.push(p);
+  }
+  if (out.length < n) throw new Error(`only ${out.length} of ${n} ports free in ${from}-${to}`);
+  return out;
+}
+
+/** A two-shard description on ports picked by pickFreePorts (same shape as testDescription). */
+export async function freePortDescription(from: number, to: number): Promise<Partial<DescriptionInput>> {
+  const p = (await pickFreePorts(from, to, 11)).map((x) => `127.0.0.1:${x}`);
+  return {
+    shards: [
+      { name: 's1', master: p[0]!, instances: [p[0]!, p[1]!, p[2]!] },
+      { name: 's2', master: p[3]!, instances: [p[3]!, p[4]!, p[5]!] },
+    ],
+    sentinel: { instances: [p[6]!, p[7]!, p[8]!], quorum: 2, downAfterMilliseconds: 1000, failoverTimeout: 10000 },
+    proxy: { listen: p[9]!, stats: p[10]! },
+  };
 }
