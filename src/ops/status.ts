@@ -52,7 +52,7 @@ export interface StatusOptions {
   timeoutMs?: number;
 }
 
-export async function observe(topo: Topology, opts: StatusOptions = {}): Promise<Observations> {
+export async function observeStatus(topo: Topology, opts: StatusOptions = {}): Promise<Observations> {
   const timeoutMs = opts.timeoutMs ?? 700;
   const password = readPassword(topo);
   const addrs = topo.shards.flatMap((s) => s.instances);
@@ -218,7 +218,7 @@ export interface StatusReport {
 
 const IGNORED_FLAGS = new Set(['master']);
 
-export function analyze(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel'>, o: Observations): StatusReport {
+export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel'>, o: Observations): StatusReport {
   const global: string[] = [];
   for (const s of o.sentinels) if (!s.up) global.push(`sentinel ${s.addr} is down (${s.error ?? 'no answer'})`);
   if (!o.proxy.up) global.push(`proxy ${topo.proxy.listen} does not answer (${o.proxy.error ?? 'no answer'})`);
@@ -365,5 +365,5 @@ export function analyze(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sen
 
 /** Observe and analyze: the deployment's status as of now. */
 export async function collectStatus(topo: Topology, opts: StatusOptions = {}): Promise<StatusReport> {
-  return analyze(topo, await observe(topo, opts));
+  return analyzeStatus(topo, await observeStatus(topo, opts));
 }

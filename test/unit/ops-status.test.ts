@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyze, type InstanceObservation, type Observations } from '../../src/ops/status.js';
+import { analyzeStatus as analyze, type InstanceObservation, type Observations } from '../../src/ops/status.js';
 import { parseReplicationInfo } from '../../src/ops/replication-info.js';
 import { sentinelMajority, type SentinelView } from '../../src/ops/sentinel-view.js';
 import { fromObject } from '../../src/topology/index.js';
