@@ -5,7 +5,8 @@
  */
 import { cpus } from 'node:os';
 import { InvalidInputError, TransientError } from '../errors.js';
-import { localParts, up, waitFor } from '../runtime/index.js';
+import { localParts, waitFor } from '../runtime/index.js';
+import { upOutOfProcess } from './restart.js';
 import { readPassword, type Topology } from '../topology/index.js';
 import { formatMs, OUTAGE_MS, type ProbeReport } from './client-probe.js';
 import { sentinelView, SwitchWatch, unhealthyReason, type AgentTimings } from './failover-observe.js';
@@ -101,12 +102,12 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         // The writer keeps running while the killed instance is restarted and the stack heals, so an outage
         // the kill causes later (a second, spurious failover) is in the figure, not only the first one.
         afterFailover: async () => {
-          await up(topo, {});
+          await upOutOfProcess(topo);
           await waitHealthy(topo, password, 60_000, `after run ${run}`);
         },
       }).catch(async (e: unknown) => {
         // Leave the stack whole: bring the killed instance back before reporting the failure.
-        await up(topo, {}).catch(() => undefined);
+        await upOutOfProcess(topo).catch(() => undefined);
         throw e;
       });
       const s = r.shards[0]!;

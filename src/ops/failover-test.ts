@@ -5,7 +5,8 @@
  * agent's own timings. Killed instances are restarted between cases and rejoin as replicas.
  */
 import { CheckFailedError, EnvironmentError, InvalidInputError, errorMessage } from '../errors.js';
-import { localParts, ourPid, up, withClient } from '../runtime/index.js';
+import { localParts, ourPid, withClient } from '../runtime/index.js';
+import { upOutOfProcess } from './restart.js';
 import { agentPaths, readPassword, type Topology } from '../topology/index.js';
 import { describeProbe, formatMs } from './client-probe.js';
 import { waitHealthy } from './bench-failover.js';
@@ -197,7 +198,7 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
 }
 
 async function restart(topo: Topology, victims: string[], line: (t: string) => void): Promise<void> {
-  await up(topo, {});
+  await upOutOfProcess(topo);
   const v = await sentinelView(topo, readPassword(topo));
   const of = (addr: string) => v[topo.shards.find((s) => s.instances.includes(addr))!.name]!.master;
   line(`Restarted ${victims.map((a) => `${sp(a)} (a replica of ${sp(of(a) ?? '?')})`).join(', ')}`);

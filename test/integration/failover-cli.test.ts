@@ -1,12 +1,30 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
 import { sentinelView, SwitchWatch, type SwitchSeen } from '../../src/ops/failover-observe.js';
 import { agentPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 41000-41031 belong to this file.
-const BASE = 41000;
+// Ports 41000-42999 belong to the failover tests. The kernel's ephemeral range (32768-60999 here) overlaps them,
+// and any process's outgoing connection leaves its port in TIME_WAIT, which blocks listening on it for 60 s; on
+// a busy machine a third of the range can be blocked. So the stack takes the first base whose ports (the 11 that
+// testDescription uses) are free right now, rather than a fixed one.
+const USED = [0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31];
+async function freeBase(): Promise<number> {
+  const canBind = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+  for (let base = 41000 + Math.floor(Math.random() * 50); base + 31 <= 42999; base += 3) {
+    let free = true;
+    for (const off of USED) if (free) free = await canBind(base + off);
+    if (free) return base;
+  }
+  throw new Error('no free base in 41000-42999');
+}
 
 /** Failovers in a stream of +switch-master: each sentinel publishes the same switch, so a new one starts when the pair changes. */
 function countFailovers(seen: SwitchSeen[], shard: string): number {
@@ -22,13 +40,18 @@ function countFailovers(seen: SwitchSeen[], shard: string): number {
 
 describe('failover-test and bench failover on a real stack', () => {
   let s: TestStack;
+  let BASE = 0;
   beforeAll(async () => {
     // Through the built CLI: the agent `up` starts is dist/cli/main.js, which an in-process up() from src/ cannot name.
-    s = prepareStack(BASE);
-    const r = await s.cli(['up', '--timeout', '60']);
-    if (r.code !== 0) {
+    // A port can turn busy between the scan and `up` (another process's outgoing connection); `up` then starts
+    // nothing and names it, and another free block is tried. Any other failure ends here.
+    for (let attempt = 1; ; attempt++) {
+      BASE = await freeBase();
+      s = prepareStack(BASE);
+      const r = await s.cli(['up', '--timeout', '60']);
+      if (r.code === 0) return;
       await s.stop();
-      throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
+      if (r.code !== 3 || !/already in use/.test(r.stderr) || attempt === 5) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
     }
   });
   afterAll(async () => {
@@ -79,9 +102,13 @@ describe('failover-test and bench failover on a real stack', () => {
     const out = r.stdout;
     expect(out).toMatch(/Data loaded \(1000 keys/);
     expect(out).toMatch(/Test case 1 : test if data loaded correctly:\nRedis OK \(1000 items all existed\)/);
-    expect(out).toMatch(/Test case 2 : kill the master node of shard 1 \(127\.0\.0\.1 41000\): \.*\nNew master is 127\.0\.0\.1 4100[12]\nRedis OK \(1000 items all existed\)/);
-    expect(out).toMatch(/Test case 3 : kill the master node of shard 2 \(127\.0\.0\.1 41010\): \.*\nNew master is 127\.0\.0\.1 4101[12]\nRedis OK/);
-    expect(out).toMatch(/Test case 4 : kill the master nodes of shard 1 & 2 \(.*\): \.*\nNew master of shard 1 is 127\.0\.0\.1 4100\d\nNew master of shard 2 is 127\.0\.0\.1 4101\d\nRedis OK/);
+    const a = (p: number) => `127\\.0\\.0\\.1 ${BASE + p}`;
+    const oneOf = (...ps: number[]) => `(${ps.map(a).join('|')})`;
+    expect(out).toMatch(new RegExp(`Test case 2 : kill the master node of shard 1 \\(${a(0)}\\): \\.*\\nNew master is ${oneOf(1, 2)}\\nRedis OK \\(1000 items all existed\\)`));
+    expect(out).toMatch(new RegExp(`Test case 3 : kill the master node of shard 2 \\(${a(10)}\\): \\.*\\nNew master is ${oneOf(11, 12)}\\nRedis OK`));
+    expect(out).toMatch(
+      new RegExp(`Test case 4 : kill the master nodes of shard 1 & 2 \\(.*\\): \\.*\\nNew master of shard 1 is ${oneOf(0, 1, 2)}\\nNew master of shard 2 is ${oneOf(10, 11, 12)}\\nRedis OK`),
+    );
     expect(out).toMatch(/Test case 5 : kill four redis instances .*\nNew master of shard 1 is .*\nNew master of shard 2 is .*\nRedis OK \(1000 items all existed\)/);
     // Case 5 leaves each shard one instance: its master refuses writes, and the writer's figure says so.
     expect(out).toMatch(/s1 was left with one live instance: its master refused writes with NOREPLICAS/);
@@ -127,8 +154,9 @@ describe('failover-test and bench failover on a real stack', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^machine: .+, \d+ cores/m);
-    expect(r.stdout).toMatch(/^1 +127\.0\.0\.1:4100\d +127\.0\.0\.1:4100\d +\d/m);
-    expect(r.stdout).toMatch(/^2 +127\.0\.0\.1:4100\d +127\.0\.0\.1:4100\d +\d/m);
+    const s1 = `127\\.0\\.0\\.1:(${BASE}|${BASE + 1}|${BASE + 2})`;
+    expect(r.stdout).toMatch(new RegExp(`^1 +${s1} +${s1} +\\d`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^2 +${s1} +${s1} +\\d`, 'm'));
     expect(r.stdout).toMatch(/write unavailability: median [\d.]+ m?s, max [\d.]+ m?s over 2 runs/);
     expect(r.stdout).toMatch(/agent reaction .*: median -?\d+ ms, max -?\d+ ms \(2 of 2 runs recorded\)/);
   }, 240_000);
