@@ -14,6 +14,7 @@ export function renderStatusText(r: StatusReport): string {
   const out: string[] = [];
   const proxyConf = r.proxy.config ? `config ${r.proxy.config}` : r.proxy.local ? 'config MISSING' : 'config on another host';
   out.push(`proxy      ${r.proxy.listen}  ${r.proxy.up ? 'up' : `DOWN (${r.proxy.error ?? 'no answer'})`}  ${proxyConf}`);
+  if (r.agent) out.push(`agent      ${r.agent.running ? `running (pid ${r.agent.pid})` : 'NOT RUNNING'}`);
   out.push(`sentinels  ${r.sentinels.map((s) => `${s.addr} ${s.up ? 'up' : `DOWN (${s.error ?? 'no answer'})`}`).join('   ')}`);
   for (const s of r.shards) {
     out.push('');

@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
-import { localParts } from '../runtime/index.js';
-import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { localParts, ourPid } from '../runtime/index.js';
+import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
 import { probe, shortError } from './probe.js';
@@ -41,6 +41,8 @@ export interface Observations {
   proxyConfig: ProxyConfigObservation;
   /** The proxy runs on this host, so its config file should be here. */
   proxyLocal: boolean;
+  /** The agent's PID when it runs on this host (it runs beside the proxy); null when not running here. */
+  agentPid: number | null;
   /** Ring's predicted fraction of keys per shard (topo.shards order), or null when it has none (random). */
   predictedShare: number[] | null;
 }
@@ -80,6 +82,7 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
     proxy,
     proxyConfig: readProxyConfig(topo),
     proxyLocal: localParts(topo, opts.host).proxy,
+    agentPid: ourPid(agentPaths(topo.stateDir).pid, topo.stateDir),
     predictedShare,
   };
 }
@@ -212,6 +215,8 @@ export interface StatusReport {
   /** Every problem, each prefixed with the shard or part it concerns. */
   problems: string[];
   proxy: { listen: string; up: boolean; error?: string; local: boolean; config: string | null; configError?: string };
+  /** The agent beside the proxy: running (with its PID) or not; null when the proxy runs on another host. */
+  agent: { running: boolean; pid: number | null } | null;
   sentinels: Array<{ addr: string; up: boolean; error?: string }>;
   shards: ShardStatus[];
 }
@@ -223,6 +228,8 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
   for (const s of o.sentinels) if (!s.up) global.push(`sentinel ${s.addr} is down (${s.error ?? 'no answer'})`);
   if (!o.proxy.up) global.push(`proxy ${topo.proxy.listen} does not answer (${o.proxy.error ?? 'no answer'})`);
   if (o.proxyLocal && o.proxyConfig.state === 'absent') global.push(`proxy config ${o.proxyConfig.file} is missing on this host`);
+  // Without the agent a failover never reaches the proxy: the proxy keeps sending a shard to its dead master.
+  if (o.proxyLocal && o.agentPid === null) global.push('the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)');
   if (o.proxyConfig.state === 'unreadable') global.push(`proxy config ${o.proxyConfig.file} cannot be read: ${o.proxyConfig.error}`);
 
   const masterKeys: Array<number | null> = [];
@@ -358,6 +365,7 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
     healthy: problems.length === 0,
     problems,
     proxy,
+    agent: o.proxyLocal ? { running: o.agentPid !== null, pid: o.agentPid } : null,
     sentinels: o.sentinels.map((s) => ({ addr: s.addr, up: s.up, ...(s.error !== undefined ? { error: s.error } : {}) })),
     shards,
   };

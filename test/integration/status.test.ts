@@ -33,6 +33,7 @@ describe('status', () => {
     expect(report.healthy).toBe(true);
     expect(report.problems).toEqual([]);
     expect(report.proxy).toMatchObject({ listen: a(30), up: true });
+    expect(report.agent).toMatchObject({ running: true });
     expect(report.sentinels).toEqual([20, 21, 22].map((p) => ({ addr: a(p), up: true })));
     expect(report.shards.map((sh) => ({ name: sh.name, master: sh.master, proxyTarget: sh.proxyTarget }))).toEqual([
       { name: 's1', master: a(0), proxyTarget: a(0) },

@@ -54,6 +54,7 @@ function world(): Observations {
     proxy: { up: true, reaches: { s1: { ok: true }, s2: { ok: true } } },
     proxyConfig: { state: 'read', file: '/x/nutcracker.yml', servers: { ...masters } },
     proxyLocal: true,
+    agentPid: 4242,
     predictedShare: [0.5, 0.5],
   };
 }
@@ -137,6 +138,16 @@ describe('status analysis', () => {
     r = analyze(topo, o);
     expect(r.problems).toEqual(['proxy 127.0.0.1:4000 does not answer (connection refused)']);
     expect(r.proxy).toMatchObject({ listen: '127.0.0.1:4000', up: false });
+  });
+
+  it('no agent beside the proxy is a problem; a proxy on another host needs none here', () => {
+    const o = world();
+    o.agentPid = null;
+    expect(analyze(topo, o).problems).toEqual(['the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)']);
+    o.proxyLocal = false;
+    const r = analyze(topo, o);
+    expect(r.problems).toEqual([]);
+    expect(r.agent).toBeNull();
   });
 
   it('a failover in progress shows as sentinel flags', () => {
