@@ -43,6 +43,7 @@ export class Agent {
   private readonly fastSwitch = new Map<string, { to: string; from: string }>();
   private readonly lastHold = new Map<string, string>();
   private lastProblem: string | null = null;
+  private readonly garbage = new Map<string, { at: number; suppressed: number }>();
   private running = false;
   private rerun = false;
   private stopped = false;
@@ -333,9 +334,18 @@ export class Agent {
     const ev = parseSentinelEvent(channel, message);
     const known = (shard: string) => this.topo.shards.find((s) => s.name === shard);
     switch (ev.kind) {
-      case 'garbage':
-        this.events.emit('sentinel-garbage', { sentinel, type: ev.type, text: ev.text, why: ev.why });
+      case 'garbage': {
+        // At most one garbage event per sentinel per second, with a count of those not logged.
+        const g = this.garbage.get(sentinel) ?? { at: 0, suppressed: 0 };
+        if (Date.now() - g.at >= 1000) {
+          this.events.emit('sentinel-garbage', { sentinel, type: ev.type, text: ev.text, why: ev.why, suppressed: g.suppressed });
+          this.garbage.set(sentinel, { at: Date.now(), suppressed: 0 });
+        } else {
+          g.suppressed++;
+          this.garbage.set(sentinel, g);
+        }
         break;
+      }
       case 'switch-master':
         this.events.emit('switch-seen', { sentinel, shard: ev.shard, from: ev.from, to: ev.to });
         if (known(ev.shard)) this.timelines.switchSeen(ev.shard, ev.from, ev.to);

@@ -48,6 +48,9 @@ export type ApplyResult =
  */
 export class ConfigApplier {
   private readonly checks = new Map<string, { ok: true } | { ok: false; error: string }>();
+  private readonly checking = new Map<string, Promise<{ ok: true } | { ok: false; error: string }>>();
+  private checkSeq = 0;
+  private readonly rejectedAt = new Map<string, number>();
   private lastGood: { text: string; sha: string; servers: Record<string, string> } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -78,20 +81,39 @@ export class ConfigApplier {
   async check(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
     const sha = sha256(text);
     const cached = this.checks.get(sha);
-    if (cached) return cached;
-    const dir = agentPaths(this.topo.stateDir).dir;
-    mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.check-${process.pid}-${sha.slice(0, 12)}.yml`);
+    // A rejection is remembered for 30 s only: if it was the check itself that failed (a timeout on a loaded
+    // machine), a failover that needs this text must not stay blocked for good.
+    if (cached && (cached.ok || Date.now() - (this.rejectedAt.get(sha) ?? 0) < 30_000)) return cached;
+    // The fast path and a reconcile may check the same text at once: they share one run. (Two runs on one temp
+    // name raced: the first to finish removed the file the other's nutcracker -t was reading, and that
+    // "syntax is invalid" was cached, so every retry of that failover failed the same way.)
+    const running = this.checking.get(sha);
+    if (running) return running;
+    const run = (async () => {
+      const dir = agentPaths(this.topo.stateDir).dir;
+      mkdirSync(dir, { recursive: true });
+      const tmp = join(dir, `.check-${process.pid}-${sha.slice(0, 12)}-${++this.checkSeq}.yml`);
+      try {
+        const fd = openSync(tmp, 'w', 0o600);
+        writeSync(fd, text);
+        closeSync(fd);
+        const r = await checkNutcrackerConf(tmp);
+        if (this.checks.size > 64) {
+          this.checks.clear();
+          this.rejectedAt.clear();
+        }
+        this.checks.set(sha, r);
+        if (!r.ok) this.rejectedAt.set(sha, Date.now());
+        return r;
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    })();
+    this.checking.set(sha, run);
     try {
-      const fd = openSync(tmp, 'w', 0o600);
-      writeSync(fd, text);
-      closeSync(fd);
-      const r = await checkNutcrackerConf(tmp);
-      if (this.checks.size > 64) this.checks.clear();
-      this.checks.set(sha, r);
-      return r;
+      return await run;
     } finally {
-      rmSync(tmp, { force: true });
+      this.checking.delete(sha);
     }
   }
 

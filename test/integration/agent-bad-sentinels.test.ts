@@ -109,8 +109,9 @@ describe('agent given nonsense by its sentinels', () => {
     await waitFor(() => agent.passCount >= 5, { timeoutMs: 15_000, what: '5 reconcile passes' });
     const ev = readEvents(topo);
     const garbage = ev.filter((e) => e.event === 'sentinel-garbage');
-    expect(garbage.length).toBeGreaterThanOrEqual(2);
-    expect(garbage.map((e) => String(e.why)).join(' ')).toMatch(/not a port|expected/);
+    // Three garbage events arrive at once; one is logged, the others counted (one per sentinel per second).
+    expect(garbage.length).toBeGreaterThanOrEqual(1);
+    expect(String(garbage[0]!.why)).toMatch(/not a port/);
     const holds = ev.filter((e) => e.event === 'reconcile-hold');
     expect(holds.map((e) => `${e.shard}:${e.reason}`).sort()).toEqual(['s1:no-majority', 's2:no-majority']);
     const detail = String(holds[0]!.detail);
