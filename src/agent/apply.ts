@@ -35,7 +35,13 @@ export type ApplyResult =
       /** ms spent waiting for the lock, checking, writing (for the events log). */
       steps: { lockMs: number; checkMs: number; writeMs: number };
     }
-  | { ok: false; stage: 'lock' | 'check' | 'write' | 'activate'; error: Error };
+  | { ok: false; stage: 'lock' | 'edit' | 'check' | 'write' | 'activate'; error: Error };
+
+/**
+ * What to write: a text, or a function computing it from the current config as read under the lock (so two
+ * writers never compute from a stale base and undo each other). The function returns null for "nothing to do".
+ */
+export type ApplyInput = string | ((base: BaseConfig) => string | null);
 
 /**
  * Writes a new nutcracker.yml and makes it take effect, per apply mode:
@@ -179,7 +185,7 @@ export class ConfigApplier {
    * Writes `text` (unless the file already holds it) and makes it take effect. `force` activates even when the
    * file is unchanged (a supervised nutcracker running an older config, or an exec command that failed).
    */
-  apply(text: string, opts: { force?: boolean; lockTimeoutMs?: number } = {}): Promise<ApplyResult> {
+  apply(input: ApplyInput, opts: { force?: boolean; lockTimeoutMs?: number } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       const t0 = performance.now();
       let lock: ApplyLock;
@@ -189,6 +195,16 @@ export class ConfigApplier {
         return { ok: false, stage: 'lock', error: e as Error };
       }
       try {
+        let text: string | null;
+        try {
+          text = typeof input === 'string' ? input : input(await this.readBase());
+        } catch (e) {
+          return { ok: false, stage: 'edit', error: e as Error };
+        }
+        if (text === null) {
+          const now = performance.now();
+          return { ok: true, changed: false, path: this.targetPath(), writtenAtMs: now, servingAtMs: null, restart: null, steps: { lockMs: 0, checkMs: 0, writeMs: 0 } };
+        }
         return await this.applyLocked(text, opts.force ?? false, t0);
       } finally {
         lock.release();
