@@ -204,22 +204,16 @@ export class Agent {
     }
     if (Date.now() < this.applyNotBefore) return true;
     if (Object.keys(analysis.switches).length > 0) {
-      let text: string;
-      try {
-        text = this.applier.edit(base, analysis.switches);
-      } catch (e) {
-        this.applyFailed('edit', e as Error, analysis.switches);
-        return true;
-      }
       for (const [shard, to] of Object.entries(analysis.switches)) this.timelines.deciding(shard, base.servers[shard] ?? null, to, 'majority');
-      const r = await this.applier.apply(text, { force: base.problem !== null });
+      // Edited from the config as it is under the lock: an early switch of another shard made meanwhile stays.
+      const r = await this.applier.apply((b) => this.applier.edit(b, analysis.switches), { force: base.problem !== null });
       this.afterApply(r, analysis.switches, 'majority', base.servers);
       return analysis.rerunSoon || !r.ok;
     }
     if (this.proxy) await this.superviseProxy(base);
     if (this.applier.needsActivation(base)) {
       // exec mode: the file is right but its command has not succeeded on it yet (failed, or we died in between).
-      const r = await this.applier.apply(base.text, { force: true });
+      const r = await this.applier.apply((b) => b.text, { force: true });
       this.afterApply(r, {}, 'activate', base.servers);
       return !r.ok || analysis.rerunSoon;
     }
@@ -270,7 +264,7 @@ export class Agent {
     else if (base.problem === null && !this.proxy!.runsConfig(pid, base.sha, base.path)) why = 'running an older config than the file';
     if (why === null) return;
     this.events.emit(pid === null ? 'proxy-down' : 'proxy-stale', { pid, why });
-    const r = await this.applier.apply(base.text, { force: true });
+    const r = await this.applier.apply((b) => b.text, { force: true });
     this.afterApply(r, {}, 'supervise', base.servers);
   }
 
@@ -315,18 +309,16 @@ export class Agent {
     const shardSpec = this.topo.shards.find((s) => s.name === shard);
     if (!shardSpec?.instances.includes(to)) return;
     this.timelines.promoted(shard, from, to, promotedAtMs);
-    const base = await this.applier.readBase();
-    if (base.servers[shard] !== from) return;
-    let text: string;
-    try {
-      text = this.applier.edit(base, { [shard]: to });
-    } catch (e) {
-      return this.applyFailed('edit', e as Error, { [shard]: to });
-    }
     this.timelines.deciding(shard, from, to, 'fast');
-    const r = await this.applier.apply(text);
+    let before: Record<string, string> = {};
+    // Decided under the lock, on the config as it is then: if anything moved the shard meanwhile, do nothing.
+    const r = await this.applier.apply((b) => {
+      before = b.servers;
+      return b.servers[shard] === from ? this.applier.edit(b, { [shard]: to }) : null;
+    });
+    if (r.ok && !r.changed) return;
     if (r.ok) this.fastSwitch.set(shard, { from, to });
-    this.afterApply(r, { [shard]: to }, 'fast', base.servers);
+    this.afterApply(r, { [shard]: to }, 'fast', before);
     this.trigger('fast switch');
   }
 

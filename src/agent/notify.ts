@@ -95,14 +95,9 @@ export async function runNotify(topo: Topology, args: NotifyArgs, password: stri
   if (role.role !== 'master') {
     throw new CheckFailedError(`${args.to} says it is ${role.role === 'slave' ? 'a replica' : `"${role.role}"`}, not a master; the proxy is not pointed at it, nothing changed`);
   }
-  let text: string;
-  try {
-    text = applier.edit(base, { [shard.name]: args.to });
-  } catch (e) {
-    throw new CheckFailedError(`${base.path}: cannot edit it: ${(e as Error).message}; nothing changed`);
-  }
-  // force: the file may already say so while the proxy does not run it yet (a restart or command failed).
-  const r = await applier.apply(text, { lockTimeoutMs: 5000, force: true });
+  // Edited under the lock from the config as it is then (the agent may have applied meanwhile). force: the
+  // file may already say so while the proxy does not run it yet (a restart or command failed).
+  const r = await applier.apply((b) => applier.edit(b, { [shard.name]: args.to }), { lockTimeoutMs: 5000, force: true });
   if (!r.ok) {
     events.emit('apply-failed', { path: 'notify', stage: r.stage, error: r.error.message, ...args });
     const msg = `${r.error.message}`;
@@ -114,6 +109,8 @@ export async function runNotify(topo: Topology, args: NotifyArgs, password: stri
         throw new EnvironmentError(msg, { cause: r.error });
       case 'check':
         throw new CheckFailedError(msg, { cause: r.error });
+      case 'edit':
+        throw new CheckFailedError(`${base.path}: cannot edit it: ${msg}; nothing changed`, { cause: r.error });
     }
   }
   events.emit('config-applied', { path: 'notify', file: r.path, mode: topo.agent.apply, changed: r.changed, changes: [{ shard: shard.name, from: base.servers[shard.name] ?? null, to: args.to }], restart: r.restart, role: args.role });

@@ -111,3 +111,29 @@ describe('exec activation is remembered', () => {
     expect(fresh.needsActivation(base)).toBe(false);
   });
 });
+
+describe('concurrent applies', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-shard-agent-modes3-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('two edits of different shards at once both land: each is computed from the config under the lock', async () => {
+    const file = join(dir, 'redis-shard.yml');
+    writeFileSync(file, stringify(testDescription(BASE, { agent: { apply: 'staging' } })));
+    const topo = loadTopology({ config: file });
+    mkdirSync(proxyPaths(topo.stateDir).dir, { recursive: true });
+    writeFileSync(proxyPaths(topo.stateDir).conf, renderNutcrackerYml(topo, {}, null));
+    const applier = new ConfigApplier(topo, null, null);
+    const s1 = `127.0.0.1:${BASE + 2}`;
+    const s2 = `127.0.0.1:${BASE + 11}`;
+    const [a, b] = await Promise.all([
+      applier.apply((base) => applier.edit(base, { s1 })),
+      applier.apply((base) => applier.edit(base, { s2 })),
+    ]);
+    expect(a.ok && b.ok).toBe(true);
+    const servers = Object.fromEntries(readPoolServers(readFileSync(topo.stagingFile, 'utf8'), 'redis-shard').map((s) => [s.name, s.addr]));
+    expect(servers).toEqual({ s1, s2 });
+    // A guard that no longer holds writes nothing.
+    const skipped = await applier.apply((base) => (base.servers.s1 === `127.0.0.1:${BASE}` ? applier.edit(base, { s1: `127.0.0.1:${BASE + 1}` }) : null));
+    expect(skipped.ok && skipped.changed).toBe(false);
+  });
+});
