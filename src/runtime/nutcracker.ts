@@ -17,12 +17,16 @@ export async function checkNutcrackerConf(path: string): Promise<{ ok: true } | 
     return { ok: true };
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; message: string };
-    const text = `${err.stderr ?? ''}${err.stdout ?? ''}`
+    const lines = `${err.stderr ?? ''}${err.stdout ?? ''}`
       .split('\n')
       .map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim())
-      .filter((l) => l && !/^nutcracker: configuration file .* syntax is invalid$/.test(l))
-      .join('; ');
-    return { ok: false, error: text || err.message };
+      .filter((l) => l && !/^nutcracker: configuration file .* syntax is (in)?valid$/.test(l));
+    const text = [...new Set(lines)].join('; ');
+    // For unknown keys and bad values nutcracker 0.5.0 says only "syntax is invalid", with no reason.
+    return {
+      ok: false,
+      error: text || 'nutcracker -t says the configuration is invalid and gives no reason (an unknown or repeated key, or a bad value, are the usual causes)',
+    };
   }
 }
 

@@ -34,13 +34,22 @@ export interface Spawned {
 export async function spawnDetached(opts: SpawnOptions): Promise<Spawned> {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const fd = openSync(opts.logFile, 'a', 0o640);
+  // Redis and Sentinel rewrite their configs (which may hold the password) and write data with the umask
+  // they inherit; 077 keeps all of it private to the user running the stack. The child takes the umask at
+  // fork, inside this synchronous spawn(), so ours is restored right after.
+  const previousUmask = process.umask(0o077);
   try {
-    const child = spawn(opts.bin, opts.args, {
-      cwd: opts.cwd,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...opts.env, [STATE_ENV]: opts.stateDir },
-    });
+    let child;
+    try {
+      child = spawn(opts.bin, opts.args, {
+        cwd: opts.cwd,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, ...opts.env, [STATE_ENV]: opts.stateDir },
+      });
+    } finally {
+      process.umask(previousUmask);
+    }
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', (e) => reject(new EnvironmentError(`cannot start ${opts.bin}: ${e.message}`, { cause: e })));
       child.once('spawn', () => resolve(child.pid!));

@@ -24,7 +24,11 @@ export async function notReadyReason(topo: Topology, parts: LocalParts, password
   for (const a of parts.redis) if (!redisUp.has(a)) return `${a} does not answer PING`;
   for (const a of parts.redis) {
     const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 })) as unknown[];
-    if (role[0] === 'slave' && role[3] !== 'connected') return `replica ${a} is not linked to its master ${role[1]}:${role[2]} yet (${String(role[3])})`;
+    // A replica whose master is on a host not started yet cannot link; that host's own `up` waits for it.
+    const master = `${String(role[1])}:${String(role[2])}`;
+    if (role[0] === 'slave' && role[3] !== 'connected' && redisUp.has(master)) {
+      return `replica ${a} is not linked to its master ${master} yet (${String(role[3])})`;
+    }
   }
   const sentinelsUp = new Set<string>();
   await Promise.all(topo.sentinel.instances.map(async (a) => (await answersPing(a, password)) && sentinelsUp.add(a)));
