@@ -165,7 +165,8 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
       cases.push({ n, ok: dataOk && once, round, failovers });
     }
 
-    if (cases.every((c) => c.ok) && cases.length === 5) {
+    // Placement does not depend on how the failovers went, so it is checked whenever every case ran.
+    if (cases.length === 5) {
       line();
       line('Test case 6 : check sharding is working (key only appear in one shard)');
       const data = await checkData(topo, { count, prefix });
