@@ -8,3 +8,4 @@ export * from './ready.js';
 export * from './redis-client.js';
 export * from './stack.js';
 export * from './wait.js';
+export * from './sentinel-tuning.js';

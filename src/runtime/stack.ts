@@ -14,6 +14,7 @@ import { currentMasters } from './masters.js';
 import { checkNutcrackerConf, spawnNutcracker, tail, waitNutcrackerListening } from './nutcracker.js';
 import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process.js';
 import { waitForStackReady } from './ready.js';
+import { tuneSentinel } from './sentinel-tuning.js';
 import { withClient } from './redis-client.js';
 import { waitFor } from './wait.js';
 
@@ -126,6 +127,10 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
           abortOn: s.exited.then(() => `its supervisor exited; ${tail(a.log)}`),
         });
       });
+    }
+    for (const addr of parts.sentinels) {
+      const problem = await tuneSentinel(addr, password, topo);
+      if (problem) log(`warning: ${problem}`);
     }
     await waitForStackReady(topo, parts, password, { timeoutMs: opts.timeoutMs ?? 60_000, log });
   } catch (e) {

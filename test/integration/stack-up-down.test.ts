@@ -6,8 +6,8 @@ import { isAlive, ourPid, redisClient } from '../../src/runtime/index.js';
 import { agentPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, runCli, type TestStack } from '../support/stack.js';
 
-// Ports 40000-40099 belong to this file.
-const BASE = 40000;
+// Ports 20000-20099 belong to this file (below the kernel's ephemeral range, 32768-60999).
+const BASE = 20000;
 
 describe('up / down through the CLI', () => {
   let s: TestStack;
@@ -57,7 +57,7 @@ describe('up / down through the CLI', () => {
     process.kill(pid, 'SIGKILL');
     const r = await s.cli(['up']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/started redis 127\.0\.0\.1:40002/);
+    expect(r.stdout).toMatch(/started redis 127\.0\.0\.1:20002/);
     expect(r.stdout).toMatch(/started 1 processes, 10 were already running/);
     const c = redisClient(addr, null);
     try {
