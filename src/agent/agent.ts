@@ -1,3 +1,5 @@
+import { tuneSentinel } from '../runtime/index.js';
+import { repointReplicas } from './replica-repoint.js';
 import { agentPaths, type Topology } from '../topology/index.js';
 import { addressesToProbe, analyze, type Analysis, type RoleProbe, type SentinelAnswer, type ShardInput } from './analyze.js';
 import { ConfigApplier, type ApplyResult, type BaseConfig } from './apply.js';
@@ -68,6 +70,10 @@ export class Agent {
       onMessage: (s: string, ch: string, msg: string) => this.onSentinelMessage(s, ch, msg),
       onConnected: (s: string) => {
         this.events.emit('sentinel-connected', { sentinel: s });
+        // Sentinel keeps these periods in memory only: a restarted sentinel gets them back here.
+        void tuneSentinel(s, opts.password, topo).then((problem) => {
+          if (problem) this.events.emit('sentinel-tuning-failed', { sentinel: s, error: problem });
+        });
         this.trigger(`connected ${s}`);
       },
       onLost: (s: string, error: string) => {
@@ -310,15 +316,20 @@ export class Agent {
     if (!shardSpec?.instances.includes(to)) return;
     this.timelines.promoted(shard, from, to, promotedAtMs);
     this.timelines.deciding(shard, from, to, 'fast');
+    // Runs beside the proxy restart, not before it: neither waits for the other.
+    const repointed = this.topo.agent.repointReplicas
+      ? repointReplicas(this.topo, this.opts.password, shard, from, to, this.events)
+      : Promise.resolve();
     let before: Record<string, string> = {};
     // Decided under the lock, on the config as it is then: if anything moved the shard meanwhile, do nothing.
     const r = await this.applier.apply((b) => {
       before = b.servers;
       return b.servers[shard] === from ? this.applier.edit(b, { [shard]: to }) : null;
     });
+    if (r.ok && r.changed) this.fastSwitch.set(shard, { from, to });
+    if (!r.ok || r.changed) this.afterApply(r, { [shard]: to }, 'fast', before);
+    await repointed;
     if (r.ok && !r.changed) return;
-    if (r.ok) this.fastSwitch.set(shard, { from, to });
-    this.afterApply(r, { [shard]: to }, 'fast', before);
     this.trigger('fast switch');
   }
 

@@ -70,6 +70,9 @@ agent:
   # stagingFile: /var/lib/redis-shard/nutcracker.staged.yml   # staging mode
   # exec: [/usr/local/bin/reload-proxy]                       # exec mode; the config path is appended
   reconcileIntervalMs: 1000
+  # On seeing the promotion, also point the shard's other replicas at the new master (as the leader sentinel
+  # does ~1 s later), so a master with minReplicasToWrite 1 takes writes again sooner.
+  repointReplicas: true
 
 # auth:
 #   passwordFile: /etc/redis-shard/password   # or passwordEnv: REDIS_SHARD_PASSWORD

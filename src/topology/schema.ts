@@ -88,6 +88,12 @@ export const agentSchema = z.strictObject({
   stagingFile: z.string().min(1).optional(),
   /** exec mode: argv run after the new config is written (no shell); the config path is appended. */
   exec: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * When the agent sees the promotion itself (fast path), it also points the shard's other replicas at the new
+   * master, as the leader sentinel does about a second later; with minReplicasToWrite 1 that second is
+   * otherwise a second of refused writes. See agent/replica-repoint.ts.
+   */
+  repointReplicas: z.boolean().default(true),
   /** A full reconcile runs at least this often, events or not. */
   reconcileIntervalMs: positiveInt.default(1000),
 });
