@@ -5,8 +5,8 @@ import { prepareStack, type TestStack } from '../support/stack.js';
 import { diagnose, fastSentinels, freePortDescription, majorityMaster, proxyServers, readEvents, redisPid } from './agent-helpers.js';
 import { probeRole } from '../../src/agent/index.js';
 
-// Ports 33000-33999 (shared with agent-failover.test.ts; files run one at a time, ports are picked free).
-const RANGE = [33000, 33999] as const;
+// Ports 13000-13999 (shared with agent-failover.test.ts; files run one at a time, ports are picked free).
+const RANGE = [13000, 13999] as const;
 
 async function sentinelCall(addr: string, ...args: string[]): Promise<unknown> {
   const c = redisClient(addr, null, { timeoutMs: 500 });

@@ -8,8 +8,8 @@ import { readPoolServers, renderNutcrackerYml } from '../../src/render/index.js'
 import { loadTopology, proxyPaths, type DescriptionInput } from '../../src/topology/index.js';
 import { testDescription } from '../support/stack.js';
 
-// Real `nutcracker -t`, no servers: addresses in 33300-33399 are only written, never listened on.
-const BASE = 33300;
+// Real `nutcracker -t`, no servers: addresses in 13300-13399 are only written, never listened on.
+const BASE = 13300;
 
 describe('apply modes (staging, exec) through the agent apply path', () => {
   const dir = mkdtempSync(join(tmpdir(), 'redis-shard-agent-modes-'));

@@ -10,8 +10,8 @@ import { isAlive } from '../../src/runtime/index.js';
 import { loadTopology } from '../../src/topology/index.js';
 import { testDescription } from '../support/stack.js';
 
-// No ports are listened on here (33200-33299 reserved for this file in the descriptions only).
-const BASE = 33200;
+// No ports are listened on here (13200-13299 reserved for this file in the descriptions only).
+const BASE = 13200;
 const ROUNDS = 6;
 const FIXTURE = resolve(import.meta.dirname, 'agent-apply-writer.fixture.ts');
 

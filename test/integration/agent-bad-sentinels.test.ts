@@ -11,9 +11,9 @@ import { loadTopology, proxyPaths, type Topology } from '../../src/topology/inde
 import { testDescription } from '../support/stack.js';
 import { pickFreePorts, readEvents } from './agent-helpers.js';
 
-// Ports 34000-34999 belong to this file (free ones picked per test). No Redis here: fake sentinels that
+// Ports 14000-14999 belong to this file (free ones picked per test). No Redis here: fake sentinels that
 // answer nonsense, or nothing; the shard addresses are only written into configs, never connected to.
-const BASE = 34000;
+const BASE = 14000;
 
 type Behaviour = 'garbage' | 'silent' | { liar: string };
 

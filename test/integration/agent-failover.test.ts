@@ -10,8 +10,8 @@ import {
   redisPid, sentinelMasterInfo, sentinelView, waitFailoverDone, type Ev,
 } from './agent-helpers.js';
 
-// Ports 33000-33999 belong to this file; 11 free ones are picked at start (agent-helpers, pickFreePorts).
-const RANGE = [33000, 33999] as const;
+// Ports 13000-13999 belong to this file; 11 free ones are picked at start (agent-helpers, pickFreePorts).
+const RANGE = [13000, 13999] as const;
 
 describe('agent against a real stack', () => {
   let s: TestStack;

@@ -151,10 +151,9 @@ export async function diagnose(topo: Topology): Promise<string> {
 }
 
 /**
- * `n` ports from [from, to] that can all be bound right now, in random order. The test ranges lie inside the
- * kernel's ephemeral port range (32768-60999 here, only 35000-38999 reserved), so outgoing connections anywhere
- * on the machine leave TIME_WAIT sockets on them that block a bind for up to a minute: a contiguous block is
- * rarely free while other tests or benchmarks run, so ports are picked one by one.
+ * `n` ports from [from, to] that can all be bound right now, in random order. The range is below the kernel's
+ * ephemeral range, but a stack some other run left behind may still hold ports in it; picking free ones keeps
+ * this file from failing on that.
  */
 export async function pickFreePorts(from: number, to: number, n: number): Promise<number[]> {
   const { createServer } = await import('node:net');

@@ -5,8 +5,8 @@ import { redisClient, STATE_ENV } from '../../src/runtime/index.js';
 import { sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, runCli, type CliResult, type TestStack } from '../support/stack.js';
 
-// Ports 37200-37299 belong to this file.
-const BASE = 37200;
+// Ports 17200-17299 belong to this file.
+const BASE = 17200;
 const SECRET = 'Auth-Test-Secret-5521';
 
 function tailOf(path: string, n: number): string {

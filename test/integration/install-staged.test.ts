@@ -7,9 +7,9 @@ import { lookupGroup } from '../../src/services/index.js';
 import { proxyPaths } from '../../src/topology/index.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 37100-37199 belong to this file. Only nutcracker runs: install-staged needs no backend, and
+// Ports 17100-17199 belong to this file. Only nutcracker runs: install-staged needs no backend, and
 // nutcracker listens whether or not its servers answer.
-const BASE = 37100;
+const BASE = 17100;
 const a = (p: number) => `127.0.0.1:${BASE + p}`;
 
 describe('proxy install-staged (the privileged half of staging mode), restarting by pid file', () => {
@@ -79,7 +79,7 @@ describe('proxy install-staged (the privileged half of staging mode), restarting
 
   it('refuses an address that is not an instance of the shard', async () => {
     await refused(setServerAddresses(live(), 'redis-shard', { s2: '10.0.0.66:6379' }), /shard s2 points at 10\.0\.0\.66:6379, which is not one of its instances/);
-    await refused(setServerAddresses(live(), 'redis-shard', { s2: a(0) }), /shard s2 points at 127\.0\.0\.1:37100, which is not one of its instances/);
+    await refused(setServerAddresses(live(), 'redis-shard', { s2: a(0) }), /shard s2 points at 127\.0\.0\.1:17100, which is not one of its instances/);
   });
 
   it('refuses any change beyond server addresses (here: listening on every interface)', async () => {

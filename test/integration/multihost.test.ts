@@ -5,11 +5,11 @@ import { readPoolServers } from '../../src/render/index.js';
 import { agentPaths, mustParseAddress, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, type CliResult, type TestStack } from '../support/stack.js';
 
-// Ports 37300-37399 belong to this file. Two hosts simulated on one machine by two loopback addresses:
+// Ports 17300-17399 belong to this file. Two hosts simulated on one machine by two loopback addresses:
 // host A (127.0.0.1) has s1's master, a replica of each shard, two sentinels and the proxy (and so the agent);
 // host B (127.0.0.2) has s2's master, the other replicas and the third sentinel. Sharing one state dir is an
 // artefact of the simulation: each process still has its own folder, named by its address.
-const BASE = 37300;
+const BASE = 17300;
 const A = (p: number) => `127.0.0.1:${BASE + p}`;
 const B = (p: number) => `127.0.0.2:${BASE + p}`;
 

@@ -9,9 +9,9 @@ import { proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.
 import { loadTopology } from '../../src/topology/index.js';
 import { runCli, testDescription, type CliResult } from '../support/stack.js';
 
-// Ports 37400-37499 belong to this file (nothing listens on them: services install starts nothing, it only
+// Ports 17400-17499 belong to this file (nothing listens on them: services install starts nothing, it only
 // asks the sentinels, which do not answer, for the current masters).
-const BASE = 37400;
+const BASE = 17400;
 const SECRET = 'Svc-Secret-913';
 
 /**

@@ -20,13 +20,13 @@ const BINS: UnitOptions['bins'] = {
 const OPTS: UnitOptions = { prefix: 'redis-shard', user: 'redis-shard', group: 'redis-shard', bins: BINS, envFile: null, protectHome: 'yes' };
 
 function topo(overrides: Partial<DescriptionInput> = {}): Topology {
-  return fromObject({ ...testDescription(37000, { stateDir: STATE, agent: { apply: 'staging' }, ...overrides }) }, FILE, '/etc/redis-shard');
+  return fromObject({ ...testDescription(17000, { stateDir: STATE, agent: { apply: 'staging' }, ...overrides }) }, FILE, '/etc/redis-shard');
 }
 
 /** Two hosts: 127.0.0.1 has s1's master, the proxy and two sentinels; 127.0.0.2 the rest. */
 function twoHosts(): Topology {
-  const a = (p: number) => `127.0.0.1:${37000 + p}`;
-  const b = (p: number) => `127.0.0.2:${37000 + p}`;
+  const a = (p: number) => `127.0.0.1:${17000 + p}`;
+  const b = (p: number) => `127.0.0.2:${17000 + p}`;
   return topo({
     shards: [
       { name: 's1', master: a(0), instances: [a(0), a(1), b(2)] },
@@ -75,8 +75,8 @@ describe('services: unit rendering', () => {
   it('the target wants exactly this host\'s instances, by address slug', () => {
     const wants = values(byName(units, 'redis-shard.target'), 'Unit', 'Wants');
     expect(wants).toEqual([
-      ...[0, 1, 2, 10, 11, 12].map((p) => `redis-shard-redis@127.0.0.1_${37000 + p}.service`),
-      ...[20, 21, 22].map((p) => `redis-shard-sentinel@127.0.0.1_${37000 + p}.service`),
+      ...[0, 1, 2, 10, 11, 12].map((p) => `redis-shard-redis@127.0.0.1_${17000 + p}.service`),
+      ...[20, 21, 22].map((p) => `redis-shard-sentinel@127.0.0.1_${17000 + p}.service`),
       'redis-shard-proxy.service',
       'redis-shard-agent.service',
       'redis-shard-proxy-install.path',
@@ -121,7 +121,7 @@ describe('services: unit rendering', () => {
     const proxy = byName(units, 'redis-shard-proxy.service');
     expect(values(proxy, 'Service', 'LoadCredential')).toEqual([`nutcracker.yml:${STATE}/proxy/nutcracker.yml`]);
     expect(values(proxy, 'Service', 'ExecStart')).toEqual([
-      `/usr/sbin/nutcracker -c %d/nutcracker.yml -o ${STATE}/proxy/nutcracker.log -s 37031 -a 127.0.0.1 -i 1000 -p ${STATE}/proxy/nutcracker.pid`,
+      `/usr/sbin/nutcracker -c %d/nutcracker.yml -o ${STATE}/proxy/nutcracker.log -s 17031 -a 127.0.0.1 -i 1000 -p ${STATE}/proxy/nutcracker.pid`,
     ]);
   });
 
@@ -198,7 +198,7 @@ describe('services: planning refuses bad input before writing anything', () => {
     expect(() => planServices(topo({ agent: { apply: 'supervise' } }), bins, 'dry-run')).toThrow(/agent\.apply is "supervise".*set agent\.apply: staging/);
   });
   it('the default deployment (no file for the units to name)', () => {
-    expect(() => planServices(fromObject(testDescription(37000, { agent: { apply: 'staging' } }), null, '/var/lib/x'), bins, 'dry-run')).toThrow(/needs a description file/);
+    expect(() => planServices(fromObject(testDescription(17000, { agent: { apply: 'staging' } }), null, '/var/lib/x'), bins, 'dry-run')).toThrow(/needs a description file/);
   });
   it('a state dir under /tmp, which PrivateTmp would hide', () => {
     expect(() => planServices(topo({ stateDir: '/tmp/rs' }), bins, 'dry-run')).toThrow(/stateDir \/tmp\/rs: is under a temporary folder/);
@@ -222,7 +222,7 @@ describe('services: planning refuses bad input before writing anything', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rs-units-'));
     try {
       writeFileSync(join(dir, 'pw'), 'Unit-Secret-42\n', { mode: 0o600 });
-      const t = fromObject(testDescription(37000, { stateDir: STATE, agent: { apply: 'staging' }, auth: { passwordFile: 'pw' } }), join(dir, 'x.yml'), dir);
+      const t = fromObject(testDescription(17000, { stateDir: STATE, agent: { apply: 'staging' }, auth: { passwordFile: 'pw' } }), join(dir, 'x.yml'), dir);
       // dir is under /tmp, so only the rendering is checked here, not the plan.
       for (const u of renderUnits(t, localParts(t), OPTS)) expect(u.text).not.toContain('Unit-Secret-42');
     } finally {
