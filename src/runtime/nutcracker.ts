@@ -25,7 +25,7 @@ export async function checkNutcrackerConf(path: string): Promise<{ ok: true } | 
     // For unknown keys and bad values nutcracker 0.5.0 says only "syntax is invalid", with no reason.
     return {
       ok: false,
-      error: text || 'nutcracker -t says the configuration is invalid and gives no reason (an unknown or repeated key, or a bad value, are the usual causes)',
+      error: text || 'syntax is invalid (nutcracker names no reason; an unknown or repeated key, or a bad value, is the usual cause)',
     };
   }
 }

@@ -181,23 +181,10 @@ async function checkExactBytes(target: string, text: string): Promise<void> {
   writeFileSync(tmp, text, { mode: 0o600, flag: 'w' });
   try {
     const r = await checkNutcrackerConf(tmp);
-    if (!r.ok) throw new InvalidInputError(`${target}: nutcracker -t rejects the staged config: ${oneLine(r.error)}; refused, the running config is kept`);
+    if (!r.ok) throw new InvalidInputError(`${target}: nutcracker -t rejects the staged config: ${r.error}; refused, the running config is kept`);
   } finally {
     rmSync(tmp, { force: true });
   }
-}
-
-/**
- * nutcracker -t names no reason for some faults (an unknown key) and then the error is the failed command line
- * plus the same sentence twice; one message, one line.
- */
-function oneLine(error: string): string {
-  const lines = error
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('Command failed:'))
-    .map((l) => (/configuration file '.*' syntax is invalid/.test(l) ? 'syntax is invalid (nutcracker names no reason; an unknown or repeated key is the usual cause)' : l));
-  return [...new Set(lines)].join('; ') || 'rejected';
 }
 
 function ownerOf(path: string): { uid: number; gid: number; mode: number } {

@@ -167,21 +167,21 @@ describe('services: several hosts', () => {
     const units = renderUnits(t, localParts(t, '127.0.0.2'), OPTS);
     expect(units.map((u) => u.name).sort()).toEqual(['redis-shard-redis@.service', 'redis-shard-sentinel@.service', 'redis-shard.target']);
     expect(values(byName(units, 'redis-shard.target'), 'Unit', 'Wants')).toEqual([
-      'redis-shard-redis@127.0.0.2_37002.service',
-      'redis-shard-redis@127.0.0.2_37010.service',
-      'redis-shard-redis@127.0.0.2_37011.service',
-      'redis-shard-sentinel@127.0.0.2_37022.service',
+      'redis-shard-redis@127.0.0.2_17002.service',
+      'redis-shard-redis@127.0.0.2_17010.service',
+      'redis-shard-redis@127.0.0.2_17011.service',
+      'redis-shard-sentinel@127.0.0.2_17022.service',
     ]);
   });
 
   it('--host 127.0.0.1 gets its instances plus the proxy side', () => {
     const wants = values(byName(renderUnits(t, localParts(t, '127.0.0.1'), OPTS), 'redis-shard.target'), 'Unit', 'Wants');
     expect(wants).toEqual([
-      'redis-shard-redis@127.0.0.1_37000.service',
-      'redis-shard-redis@127.0.0.1_37001.service',
-      'redis-shard-redis@127.0.0.1_37012.service',
-      'redis-shard-sentinel@127.0.0.1_37020.service',
-      'redis-shard-sentinel@127.0.0.1_37021.service',
+      'redis-shard-redis@127.0.0.1_17000.service',
+      'redis-shard-redis@127.0.0.1_17001.service',
+      'redis-shard-redis@127.0.0.1_17012.service',
+      'redis-shard-sentinel@127.0.0.1_17020.service',
+      'redis-shard-sentinel@127.0.0.1_17021.service',
       'redis-shard-proxy.service',
       'redis-shard-agent.service',
       'redis-shard-proxy-install.path',
