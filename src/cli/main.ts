@@ -22,13 +22,23 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   proxy: () => import('./commands/proxy.js'),
 };
 
+/** The command word: the first argument that is neither a global option nor its value. */
+function commandName(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '--config') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('redis-shard')
     .description('Sharded, highly available Redis: twemproxy + Sentinel, kept in step by an agent')
     .option('-c, --config <file>', 'deployment description (default: ./redis-shard.yml, else the built-in default)')
     .showHelpAfterError('(run redis-shard --help for usage)')
     .exitOverride();
-  const wanted = argv.slice(2).find((a) => !a.startsWith('-'));
+  const wanted = commandName(argv.slice(2));
   const names = wanted && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
   for (const name of names) {
     try {
