@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InvalidInputError, TransientError } from '../errors.js';
-import { currentMasters, redisClient } from '../runtime/index.js';
+import { currentMasters, openClient, redisClient } from '../runtime/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
 import { shortError } from './probe.js';
@@ -75,15 +75,8 @@ function validate(topo: Topology, opts: { count: number; prefix?: string }): str
   return prefix;
 }
 
-async function connected(addr: string, password: string | null, what: string): Promise<Redis> {
-  const c = redisClient(addr, password, { timeoutMs: TIMEOUT_MS });
-  try {
-    await c.connect();
-  } catch (e) {
-    c.disconnect();
-    throw new TransientError(`${what} ${addr} does not answer (${shortError(e)}); is the stack up? (redis-shard status)`, { cause: e });
-  }
-  return c;
+function connected(addr: string, password: string | null, what: string): Promise<Redis> {
+  return openClient(addr, password, what, { timeoutMs: TIMEOUT_MS });
 }
 
 /** Runs `each(from, to)` over [0, count) in batches, reporting progress after each. */

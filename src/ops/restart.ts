@@ -4,12 +4,12 @@
  * that is not there; so `redis-shard up` runs as a child process and this process only waits for it.
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { TransientError } from '../errors.js';
+import { builtEntry } from '../runtime/index.js';
 import type { Topology } from '../topology/index.js';
 
 export function upOutOfProcess(topo: Topology, timeoutSeconds = 60): Promise<void> {
-  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const main = builtEntry('cli/main.js');
   const args = [main, ...(topo.file ? ['-c', topo.file] : []), 'up', '--timeout', String(timeoutSeconds)];
   return new Promise((resolve, reject) => {
     // Same cwd: without a description file the default deployment's state dir is relative to it.

@@ -9,3 +9,4 @@ export * from './redis-client.js';
 export * from './stack.js';
 export * from './wait.js';
 export * from './sentinel-tuning.js';
+export * from './entry-points.js';

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { InvalidInputError, TransientError } from '../errors.js';
 import { mustParseAddress } from '../topology/index.js';
 
 export interface ClientOptions {
@@ -46,5 +47,34 @@ export async function withClient<T>(
     return await fn(c);
   } finally {
     c.disconnect();
+  }
+}
+
+/** A refusal of our password (or of having none), told apart from a peer that is down. */
+export function isAuthError(e: unknown): boolean {
+  return /NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test((e as Error)?.message ?? '');
+}
+
+/**
+ * Connects and checks the connection with PING. ioredis swallows a failed AUTH (the commands that follow fail
+ * with NOAUTH), so without this a wrong password reads as a peer that does not answer.
+ */
+export async function openClient(addr: string, password: string | null, what: string, opts: ClientOptions = {}): Promise<Redis> {
+  const c = redisClient(addr, password, opts);
+  try {
+    await c.connect();
+    await c.ping();
+    return c;
+  } catch (e) {
+    c.disconnect();
+    if (isAuthError(e)) {
+      throw new InvalidInputError(
+        password === null
+          ? `${what} ${addr} requires a password, and the description has no auth section`
+          : `${what} ${addr} refuses the password from the description's auth setting; check that it is the stack's password`,
+        { cause: e },
+      );
+    }
+    throw new TransientError(`${what} ${addr} does not answer (${(e as Error).message}); is the stack up? (redis-shard status)`, { cause: e });
   }
 }

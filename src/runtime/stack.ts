@@ -1,13 +1,13 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { renderNutcrackerYml, renderRedisConf, renderSentinelConf } from '../render/index.js';
 import {
   agentPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
 } from '../topology/index.js';
 import { atomicWriteFile } from './atomic-write.js';
+import { builtEntry } from './entry-points.js';
 import { requireBinary } from './binaries.js';
 import { localParts, type LocalParts } from './host.js';
 import { currentMasters } from './masters.js';
@@ -201,8 +201,8 @@ async function waitPing(addr: string, password: string | null, s: Spawned, logFi
 
 function spawnAgent(topo: Topology): Promise<Spawned> {
   const a = agentPaths(topo.stateDir);
-  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  const supervisor = fileURLToPath(new URL('./supervisor-main.js', import.meta.url));
+  const main = builtEntry('cli/main.js');
+  const supervisor = builtEntry('runtime/supervisor-main.js');
   const agentArgv = [process.execPath, main, ...(topo.file ? ['-c', topo.file] : []), 'agent'];
   return spawnDetached({
     bin: process.execPath,

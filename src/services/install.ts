@@ -1,9 +1,9 @@
+import { builtEntry } from '../runtime/index.js';
 import {
   accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
   allHosts, atomicWriteFile, checkNutcrackerConf, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
@@ -88,7 +88,7 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
     sentinel: opts.bins?.sentinel ?? requireBinary('redis-sentinel'),
     nutcracker: opts.bins?.nutcracker ?? requireBinary('nutcracker'),
     node: opts.bins?.node ?? process.execPath,
-    cli: opts.bins?.cli ?? fileURLToPath(new URL('../cli/main.js', import.meta.url)),
+    cli: opts.bins?.cli ?? builtEntry('cli/main.js'),
   };
   const paths: Array<[string, string]> = [
     ['stateDir', topo.stateDir],

@@ -113,9 +113,8 @@ describe('a password-protected stack', () => {
     }
   });
 
-  // Known gap (ops/data.ts, runtime/redis-client.ts): a wrong password is reported as "masters not reachable".
-  // it.fails keeps the expectation written down; it turns red once the message names the password.
-  it.fails('the CLI says clearly when the password is wrong', async () => {
+  // ioredis swallows a failed AUTH; runtime's openClient checks with PING so the refusal is named.
+  it('the CLI says clearly when the password is wrong', async () => {
     writeFileSync(join(s.dir, 'wrong.yml'), readFileSync(s.file, 'utf8').replace('passwordFile: password', 'passwordFile: wrong-password'));
     writeFileSync(join(s.dir, 'wrong-password'), 'not-it\n', { mode: 0o600 });
     const r = await runCli(['-c', join(s.dir, 'wrong.yml'), 'data', 'check', '-n', '10'], { cwd: s.dir });

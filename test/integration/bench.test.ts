@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ThroughputResult } from '../../src/ops/bench-throughput.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 35200-35231 belong to this file.
-const BASE = 35200;
+// Ports 15200-15231 belong to this file.
+const BASE = 15200;
 // A stack with a password: bench must pass it to redis-benchmark and never print it.
 const PASSWORD = 'bench-secret-7f3a9c';
 const ENV = { RS_BENCH_TEST_PASSWORD: PASSWORD };
@@ -31,7 +31,7 @@ describe('bench (throughput)', () => {
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     const header = lines.find((l) => l.includes('command'))!;
-    expect(header).toMatch(/proxy 127\.0\.0\.1:35230 .*s1 127\.0\.0\.1:35200 .*s2 127\.0\.0\.1:35210 .*proxy\/direct/);
+    expect(header).toMatch(/proxy 127\.0\.0\.1:15230 .*s1 127\.0\.0\.1:15200 .*s2 127\.0\.0\.1:15210 .*proxy\/direct/);
     for (const cmd of COMMANDS) {
       const row = lines.find((l) => new RegExp(`^│ ${cmd.replace(/[()]/g, '\\$&')} +│`).test(l));
       expect(row, `a row for ${cmd}`).toBeDefined();

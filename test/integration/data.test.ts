@@ -4,8 +4,8 @@ import { ringForTopology } from '../../src/ops/locate.js';
 import { withClient } from '../../src/runtime/index.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 35100-35131 belong to this file.
-const BASE = 35100;
+// Ports 15100-15131 belong to this file.
+const BASE = 15100;
 const PREFIX = 'rs:data:';
 
 describe('data load / check / clear', () => {
@@ -29,7 +29,7 @@ describe('data load / check / clear', () => {
     const load = await s.cli(['data', 'load']);
     expect(load.stderr).toBe('');
     expect(load.code).toBe(0);
-    expect(load.stdout).toMatch(/^loaded 1000 keys rs:data:0\.\.rs:data:999 through 127\.0\.0\.1:35130/);
+    expect(load.stdout).toMatch(/^loaded 1000 keys rs:data:0\.\.rs:data:999 through 127\.0\.0\.1:15130/);
     const text = await s.cli(['data', 'check']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('Redis OK (1000 items all existed)');

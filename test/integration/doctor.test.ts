@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorReport } from '../../src/ops/doctor.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 35300-35331 belong to this file (35340-35371 for the broken-description cases).
-const BASE = 35300;
+// Ports 15300-15331 belong to this file (15340-15371 for the broken-description cases).
+const BASE = 15300;
 
 const doctor = async (s: TestStack, args: string[] = []) => {
   const r = await s.cli(['doctor', '--json', ...args]);
@@ -62,8 +62,8 @@ describe('doctor', () => {
       const c = check(report, `port 127.0.0.1:${port} (sentinel)`)!;
       expect(c.state).toBe('fail');
       expect(c.detail).toBe(`held by another process: node (pid ${process.pid}), listening`);
-      expect(c.fix).toMatch(/stop what holds 127\.0\.0\.1:35321/);
-      expect(stderr).toMatch(/doctor: 1 check failed: port 127\.0\.0\.1:35321 \(sentinel\): held by another process/);
+      expect(c.fix).toMatch(/stop what holds 127\.0\.0\.1:15321/);
+      expect(stderr).toMatch(/doctor: 1 check failed: port 127\.0\.0\.1:15321 \(sentinel\): held by another process/);
     } finally {
       await new Promise((r) => stranger.close(r));
     }

@@ -6,8 +6,8 @@ import { ourPid, waitFor } from '../../src/runtime/index.js';
 import { redisPaths } from '../../src/topology/index.js';
 import { CLI, prepareStack, type TestStack } from '../support/stack.js';
 
-// Ports 35000-35031 belong to this file.
-const BASE = 35000;
+// Ports 15000-15031 belong to this file.
+const BASE = 15000;
 const a = (p: number) => `127.0.0.1:${BASE + p}`;
 
 describe('status', () => {
@@ -54,8 +54,8 @@ describe('status', () => {
   it('the text view: a table per shard, and statusText (the live view of up --foreground) says the same', async () => {
     const r = await s.cli(['status']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/shard s1 +master 127\.0\.0\.1:35000 \(3\/3 sentinels\) +proxy -> 127\.0\.0\.1:35000/);
-    expect(r.stdout).toMatch(/127\.0\.0\.1:35011 +│ up +│ replica │ of 127\.0\.0\.1:35010, link up/);
+    expect(r.stdout).toMatch(/shard s1 +master 127\.0\.0\.1:15000 \(3\/3 sentinels\) +proxy -> 127\.0\.0\.1:15000/);
+    expect(r.stdout).toMatch(/127\.0\.0\.1:15011 +│ up +│ replica │ of 127\.0\.0\.1:15010, link up/);
     expect(r.stdout).toContain('healthy: every part is up and they all agree');
     const text = await statusText(s.topo);
     expect(text).toContain('healthy: every part is up and they all agree');
@@ -84,7 +84,7 @@ describe('status', () => {
     process.kill(pid, 'SIGKILL');
     const { code, report, stderr } = await status();
     expect(code).toBe(4);
-    expect(stderr).toMatch(/unhealthy: .*127\.0\.0\.1:35002 is down/);
+    expect(stderr).toMatch(/unhealthy: .*127\.0\.0\.1:15002 is down/);
     const inst = report.shards[0]!.instances.find((i) => i.addr === victim)!;
     expect(inst).toMatchObject({ up: false, role: null, flagged: true });
     expect(report.shards[0]!.master).toBe(a(0));
