@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { installServices, lookupAccount } from '../../src/services/index.js';
 import { proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { loadTopology } from '../../src/topology/index.js';
-import { runCli, testDescription, type CliResult } from '../support/stack.js';
+import { CLI, runCli, testDescription, type CliResult } from '../support/stack.js';
 
 // Ports 17400-17499 belong to this file (nothing listens on them: services install starts nothing, it only
 // asks the sentinels, which do not answer, for the current masters).
@@ -26,7 +26,16 @@ function makeDeployment(): { dir: string; file: string; dest: string } {
   writeFileSync(join(dir, 'password'), `${SECRET}\n`, { mode: 0o600 });
   writeFileSync(file, stringify(testDescription(BASE, { stateDir: join(dir, 'state'), agent: { apply: 'staging' }, auth: { passwordFile: 'password' } })));
   const dest = mkdtempSync(join(tmpdir(), 'redis-shard-units-'));
-  return { dir, file, dest };
+  // The units run the CLI, which PrivateTmp would hide when this checkout lives under /tmp (CI's may):
+  // a link beside the state dir stands for an installed redis-shard.
+  const cli = join(dir, 'redis-shard');
+  symlinkSync(CLI, cli);
+  return { dir, file, dest, cli };
+}
+
+/** `services install` runs the CLI through the link (see makeDeployment). */
+function withCli(args: string[], cli: string): string[] {
+  return args[0] === 'services' && args[1] === 'install' ? [...args, '--cli', cli] : args;
 }
 
 function verify(dest: string, units: string[]): Promise<{ code: number; stderr: string }> {
@@ -43,7 +52,7 @@ const isRoot = process.getuid?.() === 0;
 describe('services install / uninstall', () => {
   let d: ReturnType<typeof makeDeployment>;
   let install: CliResult;
-  const cli = (args: string[]) => runCli(['-c', d.file, ...args], { cwd: d.dir });
+  const cli = (args: string[]) => runCli(['-c', d.file, ...withCli(args, d.cli)], { cwd: d.dir });
 
   beforeAll(async () => {
     d = makeDeployment();
@@ -166,7 +175,7 @@ describe('services install / uninstall', () => {
 
 describe('services install: --dry-run and bad input change nothing', () => {
   let d: ReturnType<typeof makeDeployment>;
-  const cli = (args: string[], env?: Record<string, string>) => runCli(['-c', d.file, ...args], { cwd: d.dir, env });
+  const cli = (args: string[], env?: Record<string, string>) => runCli(['-c', d.file, ...withCli(args, d.cli)], { cwd: d.dir, env });
   const nothingWritten = () => {
     expect(readdirSync(d.dest)).toEqual([]);
     expect(existsSync(join(d.dir, 'state'))).toBe(false);
@@ -245,7 +254,7 @@ describe('services install: --dry-run and bad input change nothing', () => {
     mkdirSync(blocker);
     try {
       const topo = loadTopology({ config: d.file });
-      await expect(installServices(topo, { dest: d.dest, user })).rejects.toThrow(/services install failed \(EISDIR at .*\); everything it had written was undone/);
+      await expect(installServices(topo, { dest: d.dest, user, bins: { cli: d.cli } })).rejects.toThrow(/services install failed \(EISDIR at .*\); everything it had written was undone/);
       expect(readdirSync(d.dest)).toEqual([`.redis-shard.target.${process.pid}.tmp`]);
       expect(existsSync(join(d.dir, 'state'))).toBe(false);
     } finally {

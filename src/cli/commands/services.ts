@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_DEST, DEFAULT_PREFIX, DEFAULT_USER, describePlan, installServices, planServices, uninstallServices } from '../../services/index.js';
 import { topologyFrom } from '../options.js';
@@ -8,6 +9,7 @@ interface ServicesFlags {
   user: string;
   prefix: string;
   envFile?: string;
+  cli?: string;
   dryRun?: boolean;
 }
 
@@ -25,10 +27,14 @@ export function register(program: Command): void {
       .description('write the units (Redis and Sentinel templates, nutcracker, the agent in staging mode, the path unit that installs its config) and prepare the state dir; all or nothing')
       .option('--host <host>', "act as this host of the description (default: this machine's addresses)")
       .option('--user <name>', 'the unprivileged user the services run as', DEFAULT_USER)
-      .option('--env-file <path>', 'with auth.passwordEnv: the root-only file systemd reads the variable from'),
+      .option('--env-file <path>', 'with auth.passwordEnv: the root-only file systemd reads the variable from')
+      .option('--cli <path>', "the redis-shard entry point the units run (default: this installation's dist/cli/main.js)"),
   ).action(async (opts: ServicesFlags, cmd: Command) => {
     const topo = topologyFrom(cmd);
-    const o = { host: opts.host, dest: opts.dest, user: opts.user, prefix: opts.prefix, envFile: opts.envFile };
+    const o = {
+      host: opts.host, dest: opts.dest, user: opts.user, prefix: opts.prefix, envFile: opts.envFile,
+      ...(opts.cli !== undefined ? { bins: { cli: resolve(opts.cli) } } : {}),
+    };
     if (opts.dryRun) {
       process.stdout.write(describePlan(topo, planServices(topo, o, 'dry-run')));
       return;
