@@ -199,8 +199,11 @@ async function waitPing(addr: string, password: string | null, s: Spawned, logFi
   );
 }
 
-function spawnAgent(topo: Topology): Promise<Spawned> {
+async function spawnAgent(topo: Topology): Promise<Spawned> {
   const a = agentPaths(topo.stateDir);
+  // An agent whose supervisor died keeps running; a second one beside it would fight over the proxy.
+  const orphan = ourPid(a.pid, topo.stateDir);
+  if (orphan !== null) await stopPid(orphan, { graceMs: 5000 });
   const main = builtEntry('cli/main.js');
   const supervisor = builtEntry('runtime/supervisor-main.js');
   const agentArgv = [process.execPath, main, ...(topo.file ? ['-c', topo.file] : []), 'agent'];
