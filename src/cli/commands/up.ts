@@ -22,6 +22,14 @@ export function register(program: Command): void {
       if (!opts.foreground) return;
       const { watchStatus } = await import('./foreground.js');
       await watchStatus(topo, opts.host);
+      // From here the stack must be stopped whole: a closing terminal (SIGHUP), a second Ctrl-C or a reader
+      // of our output that went away (EPIPE) must not leave half of it running.
+      const hold = () => process.stderr.write('still stopping the stack...\n');
+      process.on('SIGINT', hold);
+      process.on('SIGTERM', hold);
+      process.on('SIGHUP', () => {});
+      process.stdout.on('error', () => {});
+      process.stderr.on('error', () => {});
       log('stopping...');
       await down(topo, { host: opts.host, log });
     });
