@@ -2,3 +2,4 @@
 export function quote(v: string): string {
   return /^[A-Za-z0-9_./:@+-]+$/.test(v) ? v : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
+

@@ -1,5 +1,6 @@
 import type { Topology } from '../topology/index.js';
 import { mustParseAddress, redisPaths } from '../topology/index.js';
+import { processLines } from './process-lines.js';
 import { quote } from './quote.js';
 
 export interface RedisConfInput {
@@ -25,17 +26,7 @@ export function renderRedisConf(topo: Topology, input: RedisConfInput): string {
     '# Redis rewrites this file itself when Sentinel changes the role (CONFIG REWRITE); redis-shard never',
     '# renders it again, so the replicaof line below is always the current truth, not the original plan.',
     '',
-    '# Bind only the address the description gives; with an explicit bind, protected mode adds nothing.',
-    `bind ${host}`,
-    `port ${port}`,
-    '# Connections this process opens (to a master, to other sentinels) leave from that address too, so peers',
-    '# see it as described even on a host with several addresses (Sentinel learns addresses from the socket).',
-    `bind-source-addr ${host}`,
-    'protected-mode no',
-    'daemonize no',
-    `pidfile ${quote(p.pid)}`,
-    `logfile ${quote(p.log)}`,
-    `dir ${quote(p.dir)}`,
+    ...processLines(host, port, p),
     '',
     '# Durability: an AOF fsynced every second, so a restarted instance comes back with its data.',
     `appendonly ${r.appendonly ? 'yes' : 'no'}`,

@@ -1,5 +1,6 @@
 import type { Topology } from '../topology/index.js';
 import { mustParseAddress, sentinelPaths } from '../topology/index.js';
+import { processLines } from './process-lines.js';
 import { quote } from './quote.js';
 
 export interface SentinelConfInput {
@@ -21,16 +22,7 @@ export function renderSentinelConf(topo: Topology, input: SentinelConfInput): st
     `# Rendered by redis-shard for sentinel ${input.addr} at its first start. Sentinel rewrites this file`,
     '# with what it learns; redis-shard never renders it again.',
     '',
-    `bind ${host}`,
-    `port ${port}`,
-    '# Connections this process opens (to a master, to other sentinels) leave from that address too, so peers',
-    '# see it as described even on a host with several addresses (Sentinel learns addresses from the socket).',
-    `bind-source-addr ${host}`,
-    'protected-mode no',
-    'daemonize no',
-    `pidfile ${quote(p.pid)}`,
-    `logfile ${quote(p.log)}`,
-    `dir ${quote(p.dir)}`,
+    ...processLines(host, port, p),
     'sentinel resolve-hostnames no',
     '',
     `# down-after-milliseconds ${s.downAfterMilliseconds}: detection is most of a failover's downtime. On one host`,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkData, clearData, keyAt, loadData, valueFor, type DataCheck } from '../../src/ops/data.js';
 import { ringForTopology } from '../../src/ops/locate.js';
 import { withClient } from '../../src/runtime/index.js';
-import { prepareStack, type TestStack } from '../support/stack.js';
+import { upStack, type TestStack } from '../support/stack.js';
 
 // Ports 15100-15131 belong to this file.
 const BASE = 15100;
@@ -11,9 +11,7 @@ const PREFIX = 'rs:data:';
 describe('data load / check / clear', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = prepareStack(BASE);
-    const r = await s.cli(['up', '--timeout', '60']);
-    if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
+    s = await upStack(BASE);
   });
   afterAll(async () => {
     await s?.stop();

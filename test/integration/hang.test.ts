@@ -4,7 +4,7 @@ import { proxyServers, roleOf } from '../../src/ops/failover-observe.js';
 import { instancePid } from '../../src/ops/kill.js';
 import type { Redis } from 'ioredis';
 import { waitFor, withClient } from '../../src/runtime/index.js';
-import { prepareStack, type TestStack } from '../support/stack.js';
+import { upStack, type TestStack } from '../support/stack.js';
 
 // Ports 19000-19099 belong to this file.
 const BASE = 19000;
@@ -22,9 +22,7 @@ describe('a master that hangs (SIGSTOP) and comes back', () => {
   let s: TestStack;
   let stopped: number | null = null;
   beforeAll(async () => {
-    s = prepareStack(BASE);
-    const r = await s.cli(['up', '--timeout', '90']);
-    if (r.code !== 0) throw new Error(`up failed: ${r.stderr}${r.stdout}`);
+    s = await upStack(BASE);
   });
   afterAll(async () => {
     // A stopped process cannot act on SIGTERM: wake it before the teardown stops it.

@@ -18,7 +18,7 @@ const SECRET = 'Svc-Secret-913';
  * The services' PrivateTmp hides /tmp from them, so install refuses a state dir there; this test's state lives
  * in a folder of its own under /var/lib, removed afterwards. The unit files may go anywhere (--dest).
  */
-function makeDeployment(): { dir: string; file: string; dest: string } {
+function makeDeployment(): { dir: string; file: string; dest: string; cli: string } {
   const dir = mkdtempSync('/var/lib/redis-shard-test-');
   // The services' user must be able to pass through every folder above the state dir.
   chmodSync(dir, 0o755);

@@ -4,7 +4,7 @@ import { statusText } from '../../src/ops/status-text.js';
 import type { StatusReport } from '../../src/ops/status.js';
 import { ourPid, waitFor } from '../../src/runtime/index.js';
 import { redisPaths } from '../../src/topology/index.js';
-import { CLI, prepareStack, type TestStack } from '../support/stack.js';
+import { CLI, upStack, type TestStack } from '../support/stack.js';
 
 // Ports 15000-15031 belong to this file.
 const BASE = 15000;
@@ -13,9 +13,7 @@ const a = (p: number) => `127.0.0.1:${BASE + p}`;
 describe('status', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = prepareStack(BASE);
-    const r = await s.cli(['up', '--timeout', '60']);
-    if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
+    s = await upStack(BASE);
   });
   afterAll(async () => {
     await s?.stop();

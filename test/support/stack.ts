@@ -109,3 +109,14 @@ export async function killLeftovers(stateDir: string): Promise<void> {
     if (pid !== null) await stopPid(pid, { graceMs: 2000 });
   }
 }
+
+/** prepareStack, then `redis-shard up` through the built CLI, as an operator would; torn down if up fails. */
+export async function upStack(base: number, overrides: Partial<DescriptionInput> = {}): Promise<TestStack> {
+  const s = prepareStack(base, overrides);
+  const r = await s.cli(['up', '--timeout', '90']);
+  if (r.code !== 0) {
+    await s.stop();
+    throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
+  }
+  return s;
+}
