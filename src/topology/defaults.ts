@@ -40,8 +40,9 @@ sentinel:
   failoverTimeout: 10000
   parallelSyncs: 2
   # Sentinel's PING / "is it down?" periods, in ms (Sentinel's own: 1000). Kept in memory only, so up and
-  # the agent set them on every connect. 100 speeds agreement and avoids a second, spurious failover.
-  pingPeriodMs: 100
+  # the agent set them on every connect. They speed agreement and avoid a second, spurious failover.
+  # pingPeriodMs below 250 makes failovers abort (no replica's INFO is recent enough).
+  pingPeriodMs: 300
   askPeriodMs: 100
 
 # The nutcracker (twemproxy) pool. Keys are nutcracker's own.

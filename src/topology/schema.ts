@@ -38,11 +38,17 @@ export const sentinelSchema = z.strictObject({
   parallelSyncs: positiveInt.default(2),
   /**
    * Sentinel's PING and "is the master down?" periods (SENTINEL DEBUG ping-period / ask-period; 1000 ms by
-   * default, not kept in sentinel.conf, so `up` and the agent apply them on every connect). 100 ms makes
-   * detection and agreement faster, and stops the ~1 s reconnect throttle that lets a just-promoted master be
-   * judged down a second time. 0 leaves Sentinel's own values.
+   * default, kept only in memory, so `up` and the agent apply them on every connect). A shorter ping period
+   * lifts the 1000 ms reconnect throttle that let a just-promoted master be judged down a second time, and a
+   * shorter ask period makes the sentinels agree sooner. The ping period has a floor: Sentinel accepts a replica
+   * for promotion only if its INFO is younger than 5 ping periods, and polls replicas' INFO once a second during
+   * a failover, so below ~250 ms failovers abort with -failover-abort-no-good-slave. 0 leaves Sentinel's values.
    */
-  pingPeriodMs: z.number().int().min(0).default(100),
+  pingPeriodMs: z
+    .number()
+    .int()
+    .refine((v) => v === 0 || v >= 250, 'must be 0 (Sentinel default) or at least 250: Sentinel rejects replicas whose INFO is older than 5 ping periods, and polls it once a second during a failover')
+    .default(300),
   askPeriodMs: z.number().int().min(0).default(100),
 });
 

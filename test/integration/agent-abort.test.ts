@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
 import { sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
-import { diagnose, fastSentinels, freePortDescription, majorityMaster, proxyServers, readEvents, redisPid } from './agent-helpers.js';
+import { diagnose, freePortDescription, majorityMaster, proxyServers, readEvents, redisPid } from './agent-helpers.js';
 import { probeRole } from '../../src/agent/index.js';
 
 // Ports 13000-13999 (shared with agent-failover.test.ts; files run one at a time, ports are picked free).
@@ -29,7 +29,6 @@ describe('fast path when the failover leader crashes right after promoting', () 
     topo = s.topo;
     const r = await s.cli(['up', '--timeout', '90']);
     if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
-    await fastSentinels(topo);
     await waitFor(() => readEvents(topo).filter((e) => e.event === 'sentinel-connected').length >= 3, { timeoutMs: 10_000, what: 'the agent to connect' });
   });
 

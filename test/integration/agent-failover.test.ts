@@ -6,7 +6,7 @@ import { ourPid, portAccepts, waitFor } from '../../src/runtime/index.js';
 import { mustParseAddress, proxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, runCli, testDescription, type TestStack } from '../support/stack.js';
 import {
-  agentPid, diagnose, freePortDescription, eventsSince, fastSentinels, majorityMaster, proxyPid, proxyServers, proxyWritesTo, readEvents,
+  agentPid, diagnose, freePortDescription, eventsSince, majorityMaster, proxyPid, proxyServers, proxyWritesTo, readEvents,
   redisPid, sentinelMasterInfo, sentinelView, waitFailoverDone, type Ev,
 } from './agent-helpers.js';
 
@@ -22,7 +22,6 @@ describe('agent against a real stack', () => {
     topo = s.topo;
     const r = await s.cli(['up', '--timeout', '90']);
     if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
-    await fastSentinels(topo);
     await waitFor(() => readEvents(topo).filter((e) => e.event === 'sentinel-connected').length >= 3, { timeoutMs: 10_000, what: 'the agent to connect to 3 sentinels' });
   });
 
@@ -30,11 +29,10 @@ describe('agent against a real stack', () => {
     await s?.stop();
   });
 
-  /** Restores every instance a test killed (up starts only what is not running) and re-applies the debug periods. */
+  /** Restores every instance a test killed (up starts only what is not running; it also sets Sentinel's periods). */
   async function restore(): Promise<void> {
     const r = await s.cli(['up', '--timeout', '90']);
     if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
-    await fastSentinels(topo);
   }
 
   /** Some key the proxy sends to `addr` (written through the proxy, read back on `addr`). */

@@ -65,22 +65,6 @@ export async function sentinelMasterInfo(topo: Topology, sentinel: string, shard
   }
 }
 
-/** Faster failure detection for tests (not persisted by Sentinel; sentinel.md). */
-export async function fastSentinels(topo: Topology): Promise<void> {
-  await Promise.all(
-    topo.sentinel.instances.map(async (s) => {
-      const c = redisClient(s, null, { timeoutMs: 1000 });
-      try {
-        await c.call('SENTINEL', 'DEBUG', 'ping-period', '100', 'ask-period', '100');
-      } catch {
-        /* older sentinels: keep the defaults */
-      } finally {
-        c.disconnect();
-      }
-    }),
-  );
-}
-
 export function redisPid(topo: Topology, addr: string): number {
   const pid = ourPid(redisPaths(topo.stateDir, addr).pid, topo.stateDir);
   if (pid === null) throw new Error(`${addr} is not running`);

@@ -64,6 +64,7 @@ describe('description loading', () => {
     ['exec mode without a command', valid + 'agent: {apply: exec}\n', /agent\.exec: required when agent\.apply is "exec"/],
     ['auth with both sources', valid + 'auth: {passwordFile: p, passwordEnv: P}\n', /auth: give exactly one of passwordFile or passwordEnv/],
     ['a duplicate key', valid + 'proxy: {listen: "1.2.3.4:5"}\n', /not valid YAML/],
+    ['a Sentinel ping period under its floor', valid.replace('26379"]}', '26379"], pingPeriodMs: 100}'), /sentinel\.pingPeriodMs: must be 0 \(Sentinel default\) or at least 250/],
     ['loopback mixed with LAN addresses', valid.replace('"10.0.0.3:26379"', '"127.0.0.1:26379"'), /addresses: loopback \(127\.0\.0\.1\) mixed with other hosts/],
     ['a list at the top', '- a\n- b\n', /expected a mapping/],
   ])('rejects %s, naming the file and the field', (_name, text, pattern) => {
