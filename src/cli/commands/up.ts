@@ -19,6 +19,10 @@ export function register(program: Command): void {
           ? `already running: ${result.alreadyRunning.length} processes; nothing to start`
           : `ready: started ${n} processes${result.alreadyRunning.length ? `, ${result.alreadyRunning.length} were already running` : ''}; proxy at ${topo.proxy.listen}`,
       );
+      if (topo.agent.apply === 'staging' && result.parts.proxy) {
+        // up runs nothing privileged: in staging mode something else must install the staged file.
+        log(`note: agent.apply is "staging": the agent writes ${topo.stagingFile}; the proxy follows a failover only once something installs it (redis-shard proxy install-staged, see docs/production.md)`);
+      }
       if (!opts.foreground) return;
       const { watchStatus } = await import('./foreground.js');
       await watchStatus(topo, opts.host);
