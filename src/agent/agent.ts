@@ -270,7 +270,17 @@ export class Agent {
     else if (base.problem === null && !this.proxy!.runsConfig(pid, base.sha, base.path)) why = 'running an older config than the file';
     if (why === null) return;
     this.events.emit(pid === null ? 'proxy-down' : 'proxy-stale', { pid, why });
-    const r = await this.applier.apply((b) => b.text, { force: true });
+    // Decided again under the apply lock: an apply that finished meanwhile (a fast switch, notify) may already
+    // have started the nutcracker this one would otherwise restart a second time.
+    const r = await this.applier.apply(
+      (b) => {
+        const now = this.proxy!.current();
+        const settled = now !== null && (b.problem !== null || this.proxy!.runsConfig(now, b.sha, b.path));
+        return settled ? null : b.text;
+      },
+      { force: true },
+    );
+    if (r.ok && !r.changed && r.restart === null) return;
     this.afterApply(r, {}, 'supervise', base.servers);
   }
 

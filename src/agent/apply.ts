@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { readPoolServers, renderNutcrackerYml, setServerAddresses } from '../render/index.js';
-import { atomicWriteFile, checkNutcrackerConf, isAlive, readPidFile } from '../runtime/index.js';
+import { atomicWriteFile, checkNutcrackerConf, isAlive } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
 
@@ -321,33 +321,79 @@ export class ApplyLock {
   static async acquire(path: string, timeoutMs: number): Promise<ApplyLock> {
     mkdirSync(dirname(path), { recursive: true });
     const deadline = Date.now() + timeoutMs;
+    // The owner is recorded with its start time, so a PID reused by another process does not hold the lock forever.
+    const me = `${process.pid} ${startTicks(process.pid) ?? 0}\n`;
     for (;;) {
       try {
         const fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, `${process.pid}\n`);
+        writeSync(fd, me);
         closeSync(fd);
         return new ApplyLock(path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
-      const owner = readPidFile(path);
-      if (owner !== null && owner !== process.pid && !isAlive(owner)) {
-        // The owner died mid-apply: its lock is stale.
-        rmSync(path, { force: true });
+      const seen = readText(path);
+      const owner = parseOwner(seen);
+      const stale =
+        owner !== null
+          ? owner.pid !== process.pid && (!isAlive(owner.pid) || (owner.ticks !== 0 && startTicks(owner.pid) !== owner.ticks))
+          : seen !== null && ageMs(path) > 2000; // created but never filled in: the creator died between open and write
+      if (stale && seen !== null) {
+        takeOver(path, seen);
         continue;
       }
-      if (owner === null && ageMs(path) > 2000) {
-        // Created but never filled in (the creator died between open and write).
-        rmSync(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new TransientError(`another process (pid ${owner}) is applying a proxy config; try again`);
+      if (Date.now() > deadline) throw new TransientError(`another process (pid ${owner?.pid ?? '?'}) is applying a proxy config; try again`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }
 
   release(): void {
-    if (readPidFile(this.path) === process.pid) rmSync(this.path, { force: true });
+    if (parseOwner(readText(this.path))?.pid === process.pid) rmSync(this.path, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock without removing a fresh one that another waiter created meanwhile: the file is moved
+ * to a private name first, and put back if what was moved is not the stale content that was judged.
+ */
+function takeOver(path: string, staleText: string): void {
+  const mine = `${path}.${process.pid}.stale`;
+  try {
+    renameSync(path, mine);
+  } catch {
+    return; // someone else took it over first
+  }
+  if (readText(mine) !== staleText) {
+    try {
+      linkSync(mine, path);
+    } catch {
+      /* a third process holds it now; ours was the older claim */
+    }
+  }
+  rmSync(mine, { force: true });
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseOwner(text: string | null): { pid: number; ticks: number } | null {
+  const m = /^(\d+)(?:\s+(\d+))?\s*$/.exec(text ?? '');
+  return m ? { pid: Number(m[1]), ticks: Number(m[2] ?? 0) } : null;
+}
+
+/** A process's start time in clock ticks since boot (/proc/PID/stat field 22): with the PID, an identity. */
+function startTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const n = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
   }
 }
 

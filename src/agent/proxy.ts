@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import { nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
-import { proxyPaths, type Topology } from '../topology/index.js';
+import { EnvironmentError } from '../errors.js';
+import { canBind, nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
+import { mustParseAddress, proxyPaths, type Topology } from '../topology/index.js';
 
 /** Stamped into the environment of every nutcracker the agent starts: the sha256 of the config it was started on. */
 export const CONF_SHA_ENV = 'REDIS_SHARD_CONF_SHA';
@@ -62,6 +63,12 @@ export class ProxySupervisor {
     const old = this.current();
     if (old !== null) await this.kill(old);
     const t1 = performance.now();
+    // If something else still listens there (a nutcracker nobody tracks), the new one would fail to bind and
+    // exit, while the old one went on answering with the old addresses: refuse instead, and say so.
+    const { host, port } = mustParseAddress(this.topo.proxy.listen);
+    if (!(await canBind(host, port))) {
+      throw new EnvironmentError(`${this.topo.proxy.listen} is held by a process that is not the supervised nutcracker; stop it (ss -ltnp) so the proxy can be restarted`);
+    }
     const p = proxyPaths(this.topo.stateDir);
     const spawned = await spawnDetached({
       bin: requireBinary('nutcracker'),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { errorMessage, isKnownError } from '../errors.js';
+import { watchStdout } from './output.js';
 
 /**
  * Each command lives in cli/commands/<name>.ts and exports `register(program)`. They are imported lazily so
@@ -31,6 +32,8 @@ function commandName(args: string[]): string | undefined {
   }
   return undefined;
 }
+
+watchStdout();
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('redis-shard')

@@ -40,7 +40,9 @@ export function renderNutcrackerYml(topo: Topology, masters: Record<string, stri
     `  tcpkeepalive: ${p.tcpkeepalive}`,
   );
   if (p.redis_db !== undefined) lines.push(`  redis_db: ${p.redis_db}`);
-  if (password !== null) lines.push(`  redis_auth: ${password}`);
+  // Quoted: a password may start with a character YAML reads as syntax (#, *, !, %...); quotes and
+  // backslashes never occur in it (topology/password.ts refuses them).
+  if (password !== null) lines.push(`  redis_auth: ${JSON.stringify(password)}`);
   lines.push('  servers:');
   for (const s of topo.shards) {
     lines.push(`    - ${masters[s.name] ?? s.master}:${s.weight} ${s.name}`);

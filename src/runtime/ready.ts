@@ -57,7 +57,7 @@ export async function waitForStackReady(
   topo: Topology,
   parts: LocalParts,
   password: string | null,
-  opts: { timeoutMs: number; log?: (line: string) => void },
+  opts: { timeoutMs: number; log?: (line: string) => void; signal?: AbortSignal },
 ): Promise<void> {
   let last: string | null = null;
   await waitFor(
@@ -67,7 +67,7 @@ export async function waitForStackReady(
       last = why;
       return why === null;
     },
-    { timeoutMs: opts.timeoutMs, intervalMs: 200, what: 'the stack to be ready' },
+    { timeoutMs: opts.timeoutMs, intervalMs: 200, what: 'the stack to be ready', signal: opts.signal },
   ).catch((e) => {
     throw new TransientError(`${(e as Error).message}${last ? `; last check: ${last}` : ''}`, { cause: e });
   });

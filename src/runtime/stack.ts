@@ -1,6 +1,5 @@
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createServer } from 'node:net';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { renderNutcrackerYml, renderRedisConf, renderSentinelConf } from '../render/index.js';
 import {
@@ -16,7 +15,7 @@ import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process
 import { waitForStackReady } from './ready.js';
 import { tuneSentinel } from './sentinel-tuning.js';
 import { withClient } from './redis-client.js';
-import { waitFor } from './wait.js';
+import { canBind, waitFor } from './wait.js';
 
 const MARKER = '.redis-shard-state';
 
@@ -36,6 +35,8 @@ export interface UpOptions {
   agent?: boolean;
   /** Progress lines for the operator. */
   log?: (line: string) => void;
+  /** Aborting (Ctrl-C) stops what this call started, like any other failure. */
+  signal?: AbortSignal;
 }
 
 export interface UpResult {
@@ -84,6 +85,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     const { masters, source } = await currentMasters(topo, password);
     rendered.push(...renderMissingConfigs(topo, toStart, masters, password));
     const startOne = async (part: Part, spawn: () => Promise<Spawned>, ready: (s: Spawned) => Promise<void>) => {
+      if (opts.signal?.aborted) throw new TransientError('interrupted');
       const s = await spawn();
       started.push({ ...part, pid: s.pid });
       await ready(s);
@@ -98,7 +100,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
         return startOne(
           part,
           () => spawnDetached({ bin: binaries.redis, args: redisArgs(paths.conf, part.addr, master, source[shard.name]), logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
-          (s) => waitPing(part.addr, password, s, paths.log),
+          (s) => waitPing(part.addr, password, s, paths.log, opts.signal),
         );
       }),
     );
@@ -108,7 +110,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
         return startOne(
           part,
           () => spawnDetached({ bin: binaries.sentinel, args: [paths.conf], logFile: paths.log, pidFile: paths.pid, cwd: paths.dir, stateDir: topo.stateDir }),
-          (s) => waitPing(part.addr, password, s, paths.log),
+          (s) => waitPing(part.addr, password, s, paths.log, opts.signal),
         );
       }),
     );
@@ -125,6 +127,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
           timeoutMs: 10_000,
           what: 'the agent to start',
           abortOn: s.exited.then(() => `its supervisor exited; ${tail(a.log)}`),
+          signal: opts.signal,
         });
       });
     }
@@ -132,7 +135,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
       const problem = await tuneSentinel(addr, password, topo);
       if (problem) log(`warning: ${problem}`);
     }
-    await waitForStackReady(topo, parts, password, { timeoutMs: opts.timeoutMs ?? 60_000, log });
+    await waitForStackReady(topo, parts, password, { timeoutMs: opts.timeoutMs ?? 60_000, log, signal: opts.signal });
   } catch (e) {
     for (const p of [...started].reverse()) await stopPid(p.pid, { graceMs: 5000 });
     for (const path of rendered) rmSync(path, { force: true });
@@ -187,7 +190,7 @@ function redisArgs(conf: string, addr: string, master: string, source: string | 
   return [conf, '--replicaof', m.host, String(m.port)];
 }
 
-async function waitPing(addr: string, password: string | null, s: Spawned, logFile: string): Promise<void> {
+async function waitPing(addr: string, password: string | null, s: Spawned, logFile: string, abort?: AbortSignal): Promise<void> {
   await waitFor(
     () => withClient(addr, password, async (c) => (await c.ping()) === 'PONG', { timeoutMs: 500 }),
     {
@@ -195,6 +198,7 @@ async function waitPing(addr: string, password: string | null, s: Spawned, logFi
       intervalMs: 20,
       what: `${addr} to answer PING`,
       abortOn: s.exited.then(({ code, signal }) => `the process exited (${signal ?? `code ${code}`}); ${tail(logFile)}`),
+      signal: abort,
     },
   );
 }
@@ -247,14 +251,6 @@ async function checkPortsFree(topo: Topology, parts: Part[]): Promise<void> {
   }
 }
 
-function canBind(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
-
 export interface DownOptions {
   host?: string;
   purge?: boolean;
@@ -304,7 +300,26 @@ function purgeStateDir(topo: Topology): void {
   if (alive.length > 0) {
     throw new TransientError(`--purge: ${alive.map((p) => `${p.kind} ${p.addr}`).join(', ')} still running from ${dir}; stop them first (down --host ...)`);
   }
+  // Last guard before deleting data: no process at all (ours by pid file or not) may be working inside it.
+  const inside = processesWorkingIn(dir);
+  if (inside.length > 0) {
+    throw new TransientError(`--purge: processes ${inside.join(', ')} are working inside ${dir}; stop them first; nothing was removed`);
+  }
   rmSync(dir, { recursive: true, force: true });
+}
+
+function processesWorkingIn(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${name}/cwd`);
+      if ((cwd === dir || cwd.startsWith(`${dir}/`)) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      /* gone, or not ours to see */
+    }
+  }
+  return out;
 }
 
 export { isAlive };

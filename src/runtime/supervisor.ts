@@ -24,16 +24,20 @@ export function runSupervisor(opts: SupervisorOptions): void {
     const startedAt = Date.now();
     child = spawn(opts.command[0]!, opts.command.slice(1), { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    child.once('error', (e) => note(`cannot start ${opts.command[0]}: ${e.message}`));
-    if (child.pid !== undefined) atomicWriteFile(opts.childPidFile, `${child.pid}\n`);
-    child.once('exit', (code, signal) => {
+    const again = (why: string) => {
       child = null;
       if (stopping) return finish();
       if (Date.now() - startedAt > 10_000) backoff = 100;
-      note(`child exited (${signal ?? `code ${code}`}); restarting in ${backoff} ms`);
+      note(`${why}; restarting in ${backoff} ms`);
       setTimeout(start, backoff);
       backoff = Math.min(backoff * 2, 5000);
+    };
+    // A failed spawn (ENOENT, EAGAIN) emits 'error' and never 'exit': it must be retried all the same.
+    child.once('error', (e) => {
+      if (child?.pid === undefined) again(`cannot start ${opts.command[0]}: ${e.message}`);
     });
+    if (child.pid !== undefined) atomicWriteFile(opts.childPidFile, `${child.pid}\n`);
+    child.once('exit', (code, signal) => again(`child exited (${signal ?? `code ${code}`})`));
   };
   const finish = () => {
     rmSync(opts.childPidFile, { force: true });

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { TransientError } from '../errors.js';
 import { delay } from './process.js';
 
@@ -9,6 +9,8 @@ export interface WaitOptions {
   what: string;
   /** Fails the wait at once when this settles first (e.g. the process exited). */
   abortOn?: Promise<string>;
+  /** Fails the wait when aborted (the operator pressed Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** Polls `fn` until it returns a value other than undefined/false, or times out. */
@@ -24,6 +26,7 @@ export async function waitFor<T>(
   let lastError: unknown;
   for (;;) {
     if (aborted !== null) throw new TransientError(`gave up waiting for ${opts.what}: ${aborted}`);
+    if (opts.signal?.aborted) throw new TransientError(`interrupted while waiting for ${opts.what}`);
     try {
       const v = await fn();
       if (v !== undefined && v !== false) return v;
@@ -49,5 +52,14 @@ export function portAccepts(host: string, port: number, timeoutMs = 300): Promis
     sock.setTimeout(timeoutMs, () => done(false));
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
+  });
+}
+
+/** Whether we could listen on host:port right now: nothing else holds it. */
+export function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }

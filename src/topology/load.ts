@@ -1,5 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, resolve, isAbsolute } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { InvalidInputError } from '../errors.js';
@@ -55,7 +55,13 @@ export function parseTopology(text: string, file: string): Topology {
     const first = doc.errors[0]!;
     throw new InvalidInputError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`);
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (e) {
+    // e.g. an alias (*name) with no anchor
+    throw new InvalidInputError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InvalidInputError(`${file}: expected a mapping with shards, sentinel and proxy at the top level`);
   }
@@ -69,12 +75,33 @@ export function fromObject(raw: unknown, file: string | null, baseDir: string): 
   const d = parsed.data;
   const problems = crossCheck(d);
   if (problems.length > 0) throw new InvalidInputError(`${label}: ${problems.join('; ')}`);
-  const stateDir = isAbsolute(d.stateDir) ? d.stateDir : resolve(baseDir, d.stateDir);
+  const stateDir = realPathOf(isAbsolute(d.stateDir) ? d.stateDir : resolve(baseDir, d.stateDir));
   const stagingFile = d.agent.stagingFile
     ? resolve(baseDir, d.agent.stagingFile)
     : resolve(stateDir, 'proxy', 'nutcracker.staged.yml');
   const passwordFile = d.auth?.passwordFile ? resolve(baseDir, d.auth.passwordFile) : null;
   return { ...d, file, stateDir, stagingFile, passwordFile };
+}
+
+/**
+ * The path with symlinks resolved, as far as it exists. Processes are told apart by their working directory
+ * (/proc/PID/cwd, always resolved) being inside the state dir, so the state dir must be resolved the same way:
+ * `/var/run/x` is `/run/x` on Debian.
+ */
+function realPathOf(path: string): string {
+  let existing = path;
+  const rest: string[] = [];
+  while (!existsSync(existing)) {
+    const parent = dirname(existing);
+    if (parent === existing) return path;
+    rest.unshift(basename(existing));
+    existing = parent;
+  }
+  try {
+    return join(realpathSync(existing), ...rest);
+  } catch {
+    return path;
+  }
 }
 
 function formatZodError(err: ZodError): string {

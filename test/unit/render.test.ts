@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import {
   parseServerLine, readPoolServers, renderNutcrackerYml, renderRedisConf, renderSentinelConf,
 } from '../../src/render/index.js';
@@ -62,8 +63,12 @@ describe('nutcracker.yml', () => {
     expect(y).not.toMatch(/redis_auth/);
   });
 
-  it('carries redis_auth only with a password', () => {
-    expect(renderNutcrackerYml(topo, {}, 'pw')).toMatch(/^ {2}redis_auth: pw$/m);
+  it('carries redis_auth only with a password, quoted so any printable password stays a string', () => {
+    expect(renderNutcrackerYml(topo, {}, 'pw')).toMatch(/^ {2}redis_auth: "pw"$/m);
+    for (const pw of ['#Secret1', '*abc', '!abc', '%abc', '&x', '{a}', '[b]', '@c', '`d', '|e', '>f', '?g', 'a: b', '-h']) {
+      const doc = parseDocument(renderNutcrackerYml(topo, {}, pw)).toJS() as Record<string, Record<string, unknown>>;
+      expect(doc['redis-shard']!.redis_auth, pw).toBe(pw);
+    }
   });
 
   it('parses server lines as nutcracker does', () => {

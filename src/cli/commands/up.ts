@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { TransientError } from '../../errors.js';
 import { down, up } from '../../runtime/index.js';
 import { intOption, topologyFrom } from '../options.js';
+import { output } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -12,7 +14,20 @@ export function register(program: Command): void {
     .action(async (opts: { host?: string; timeout: number; foreground?: boolean }, cmd: Command) => {
       const topo = topologyFrom(cmd);
       const log = (line: string) => process.stdout.write(`${line}\n`);
-      const result = await up(topo, { host: opts.host, timeoutMs: opts.timeout * 1000, log });
+      // Ctrl-C (or a closing terminal) while starting: up() stops what it started, as on any failure.
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      for (const sig of signals) process.on(sig, onSignal);
+      let result;
+      try {
+        result = await up(topo, { host: opts.host, timeoutMs: opts.timeout * 1000, log, signal: interrupt.signal });
+      } catch (e) {
+        if (interrupt.signal.aborted) throw new TransientError('interrupted: what this up had started was stopped again');
+        throw e;
+      } finally {
+        for (const sig of signals) process.off(sig, onSignal);
+      }
       const n = result.started.length;
       log(
         n === 0
@@ -24,6 +39,7 @@ export function register(program: Command): void {
         log(`note: agent.apply is "staging": the agent writes ${topo.stagingFile}; the proxy follows a failover only once something installs it (redis-shard proxy install-staged, see docs/production.md)`);
       }
       if (!opts.foreground) return;
+      output.exitOnEpipe = false;
       const { watchStatus } = await import('./foreground.js');
       await watchStatus(topo, opts.host);
       // From here the stack must be stopped whole: a closing terminal (SIGHUP), a second Ctrl-C or a reader
