@@ -7,7 +7,7 @@ export type MasterSource = 'sentinels' | 'proxy-config' | 'description';
 
 /**
  * The current master of each shard, for rendering configs of parts that start for the first time after
- * failovers: what the reachable sentinels agree on (most votes), else the proxy's config, else the description.
+ * failovers: what a majority of the sentinels names, else the proxy's config, else the description.
  */
 export async function currentMasters(
   topo: Topology,
@@ -47,8 +47,10 @@ export async function currentMasters(
       const m = a[shard.name];
       if (m && shard.instances.includes(m)) votes.set(m, (votes.get(m) ?? 0) + 1);
     }
+    // Only a majority of the configured sentinels counts: a tie or a lone answer may name a stale master, and
+    // a restarted instance would then be started as its replica.
     const best = [...votes.entries()].sort((x, y) => y[1] - x[1])[0];
-    if (best) {
+    if (best && best[1] > topo.sentinel.instances.length / 2) {
       masters[shard.name] = best[0];
       source[shard.name] = 'sentinels';
     } else if (proxyServers[shard.name] && shard.instances.includes(proxyServers[shard.name]!)) {
