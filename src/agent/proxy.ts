@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { EnvironmentError } from '../errors.js';
-import { canBind, nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
+import { canBind, waitFor, nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
 import { mustParseAddress, proxyPaths, type Topology } from '../topology/index.js';
 
 /** Stamped into the environment of every nutcracker the agent starts: the sha256 of the config it was started on. */
@@ -65,8 +65,11 @@ export class ProxySupervisor {
     const t1 = performance.now();
     // If something else still listens there (a nutcracker nobody tracks), the new one would fail to bind and
     // exit, while the old one went on answering with the old addresses: refuse instead, and say so.
+    // The kernel can take a moment after the old process is reaped before the address binds again: a holder
+    // that stays past 300 ms is not that.
     const { host, port } = mustParseAddress(this.topo.proxy.listen);
-    if (!(await canBind(host, port))) {
+    const free = await waitFor(() => canBind(host, port), { timeoutMs: 300, intervalMs: 2, what: `${this.topo.proxy.listen} to be free` }).catch(() => false);
+    if (!free) {
       throw new EnvironmentError(`${this.topo.proxy.listen} is held by a process that is not the supervised nutcracker; stop it (ss -ltnp) so the proxy can be restarted`);
     }
     const p = proxyPaths(this.topo.stateDir);
@@ -86,7 +89,8 @@ export class ProxySupervisor {
   }
 
   private async kill(pid: number): Promise<void> {
-    const child = this.child;
+    // Only the handle of this very process says when it is gone; one of an earlier nutcracker resolved long ago.
+    const child = this.child?.pid === pid ? this.child : null;
     try {
       process.kill(pid, 'SIGTERM');
     } catch {

@@ -61,6 +61,15 @@ describe('fast path when the failover leader crashes right after promoting', () 
       { timeoutMs: 45_000, intervalMs: 100, what: 'the surviving sentinels and the proxy to agree on a new master' },
     );
     const agreedAt = Date.now();
+    // The config file changes before the restart that follows it ends and the apply is logged: wait for the
+    // log line of the apply that put `final` there, so it is not counted as a later one.
+    await waitFor(
+      () =>
+        readEvents(topo).some(
+          (e) => e.event === 'config-applied' && Array.isArray(e.changes) && (e.changes as Array<{ to: string }>).some((c) => c.to === final),
+        ),
+      { timeoutMs: 5000, intervalMs: 20, what: `the apply that moved s1 to ${final} to be logged` },
+    );
     const ev = readEvents(topo);
     const fast = ev.find((e) => e.event === 'config-applied' && e.path === 'fast');
     // How long the proxy pointed at a master the majority did not (yet) name: the fast path's exposure here.
