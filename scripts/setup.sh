@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
 # Installs what redis-shard needs and builds it. Safe to run again: each step is skipped when already done.
+#   bash scripts/setup.sh          what the stack needs to run (npm start)
+#   bash scripts/setup.sh --test   that, plus what the tests drive: client libraries of other languages,
+#                                  a browser for the dashboard, promtool and a Prometheus server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+with_test=0
+[ "${1-}" = "--test" ] && with_test=1
+
 need_debs=()
-for pair in redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools redis-benchmark:redis-tools nutcracker:nutcracker; do
-  bin=${pair%%:*}; deb=${pair##*:}
-  if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ] && [ ! -x "/usr/bin/$bin" ]; then
-    [[ " ${need_debs[*]-} " == *" $deb "* ]] || need_debs+=("$deb")
-  fi
+want() { [[ " ${need_debs[*]-} " == *" $1 "* ]] || need_debs+=("$1"); }
+has_bin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
+for pair in redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools redis-benchmark:redis-tools \
+            nutcracker:nutcracker haproxy:haproxy; do
+  has_bin "${pair%%:*}" || want "${pair##*:}"
 done
+if [ "$with_test" = 1 ]; then
+  for pair in chromium:chromium promtool:prometheus ruby:ruby php:php-cli ip:iproute2; do
+    has_bin "${pair%%:*}" || want "${pair##*:}"
+  done
+  # Debian's client libraries load into Debian's interpreters (/usr/bin), whatever else is first on PATH.
+  { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import redis' 2>/dev/null; } || { want python3; want python3-redis; }
+  { [ -x /usr/bin/ruby ] && /usr/bin/ruby -e 'require "redis"' 2>/dev/null; } || want ruby-redis
+  { [ -x /usr/bin/php ] && /usr/bin/php -r 'exit(extension_loaded("redis") ? 0 : 1);' 2>/dev/null; } || want php-redis
+fi
 
 if [ ${#need_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "redis-shard needs these Debian packages: ${need_debs[*]}" >&2
     echo "Install them as root, then run this again:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y ${need_debs[*]}" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${need_debs[*]}" >&2
     exit 1
   fi
   echo "Installing Debian packages: ${need_debs[*]}"
-  # The packages' own services would take ports (26379 for Sentinel, 6379 for Redis) that a deployment may
-  # need; a policy-rc.d that denies starts keeps them from starting during the install. We remove it after.
+  # The packages' own services (Redis 6379, Sentinel 26379, HAProxy, Prometheus 9090) would take ports a
+  # deployment may need; a policy-rc.d that denies starts keeps them from starting during the install.
   policy=/usr/sbin/policy-rc.d
   made_policy=0
   if [ ! -e "$policy" ]; then
