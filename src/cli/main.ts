@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { errorMessage, isKnownError } from '../errors.js';
-import { watchStdout } from './output.js';
+import { exitWhenFlushed, watchStdout } from './output.js';
 
 /**
  * Each command lives in cli/commands/<name>.ts and exports `register(program)`. They are imported lazily so
@@ -67,13 +67,12 @@ export async function main(argv: string[]): Promise<number> {
 
 // Exit as soon as the command is done: client libraries leave reconnect and timeout timers behind (ioredis
 // after a refused connection), and a CLI that lingers seconds after printing its answer is a bug to the
-// operator. Long-running commands (agent, up --foreground) resolve only when they are finished.
+// operator. Long-running commands (agent, up --foreground) resolve only when they are finished. The exit
+// waits until stdout and stderr are written out, whatever they are (a pipe takes only 64 KiB at once).
 main(process.argv).then(
-  (code) => {
-    process.exit(code);
-  },
+  (code) => exitWhenFlushed(code),
   (e) => {
     process.stderr.write(`redis-shard: ${errorMessage(e)}\n`);
-    process.exitCode = 70;
+    return exitWhenFlushed(70);
   },
 );

@@ -16,14 +16,15 @@ export function register(program: Command): void {
   program
     .command('locate')
     .description("show the shard (and its current master) each key lives on, computed exactly as nutcracker does")
-    .argument('<keys...>', 'keys, as UTF-8 text (or hex bytes with --hex)')
+    .argument('<keys...>', 'keys, as UTF-8 text (or hex bytes with --hex); "-" reads keys from stdin, one per line')
     .option('--json', 'print one JSON document')
     .option('--hex', 'keys are given as hex bytes, e.g. 666f6f for "foo"')
     .option('--nutcracker <file>', 'use this nutcracker.yml instead of the deployment description (no sentinels asked)')
     .option('--pool <name>', 'with --nutcracker: the pool to use when the file has several')
     .option('--timeout <ms>', 'how long to wait for each sentinel', intOption('--timeout', 1, 60_000), 500)
     .action(async (keyArgs: string[], flags: LocateFlags, cmd: Command) => {
-      const keys = keyArgs.map((k) => (flags.hex ? parseHexKey(k) : Buffer.from(k, 'utf8')));
+      const raw = keyArgs.includes('-') ? await withStdinKeys(keyArgs) : keyArgs.map((k) => Buffer.from(k, 'utf8'));
+      const keys = flags.hex ? raw.map((k) => parseHexKey(k.toString('utf8'))) : raw;
       if (flags.pool !== undefined && flags.nutcracker === undefined) {
         throw new InvalidInputError('--pool: only used with --nutcracker FILE');
       }
@@ -70,6 +71,33 @@ export function register(program: Command): void {
     });
 }
 
+/** The arguments with each "-" replaced by stdin's lines, as bytes (a key need not be valid UTF-8). */
+async function withStdinKeys(args: string[]): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const lines = splitLines(Buffer.concat(chunks));
+  if (lines.length === 0) throw new InvalidInputError('locate -: stdin held no keys (one key per line expected)');
+  return args.flatMap((a) => (a === '-' ? lines : [Buffer.from(a, 'utf8')]));
+}
+
+/**
+ * One key per line. A trailing CR is dropped (files written on Windows) and blank lines are skipped, so a key
+ * that is empty or ends in CR needs --hex on the command line.
+ */
+export function splitLines(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  while (start < buf.length) {
+    let end = buf.indexOf(0x0a, start);
+    if (end === -1) end = buf.length;
+    let stop = end;
+    if (stop > start && buf[stop - 1] === 0x0d) stop--;
+    if (stop > start) out.push(buf.subarray(start, stop));
+    start = end + 1;
+  }
+  return out;
+}
+
 function parseHexKey(text: string): Buffer {
   const t = text.startsWith('0x') ? text.slice(2) : text;
   if (t.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(t)) {
@@ -93,7 +121,9 @@ function displayKey(key: Buffer): string {
 }
 
 function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...r[i]!].length)));
+  // A loop, not Math.max(...rows): a million keys from stdin would overflow the argument list.
+  const widths = header.map((h) => h.length);
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i]!, [...c].length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ');
   process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
