@@ -10,3 +10,4 @@ export * from './stack.js';
 export * from './wait.js';
 export * from './sentinel-tuning.js';
 export * from './entry-points.js';
+export * from './stack-lock.js';

@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { renderNutcrackerYml, renderRedisConf, renderSentinelConf } from '../render/index.js';
@@ -8,7 +8,9 @@ import {
 import { atomicWriteFile } from './atomic-write.js';
 import { builtEntry } from './entry-points.js';
 import { requireBinary } from './binaries.js';
-import { localParts, type LocalParts } from './host.js';
+import { allHosts, localParts, type LocalParts } from './host.js';
+import { acquireStackLock, describeHolder } from './stack-lock.js';
+import { prepareStateDir, STATE_MARKER as MARKER } from './state-dir.js';
 import { currentMasters } from './masters.js';
 import { checkNutcrackerConf, spawnNutcracker, tail, waitNutcrackerListening } from './nutcracker.js';
 import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process.js';
@@ -17,7 +19,6 @@ import { tuneSentinel } from './sentinel-tuning.js';
 import { withClient } from './redis-client.js';
 import { canBind, waitFor } from './wait.js';
 
-const MARKER = '.redis-shard-state';
 
 export type PartKind = 'redis' | 'sentinel' | 'proxy' | 'agent';
 export interface Part {
@@ -37,6 +38,8 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Aborting (Ctrl-C) stops what this call started, like any other failure. */
   signal?: AbortSignal;
+  /** How long to wait for another command holding the state dir's lock (default 10 s). */
+  lockWaitMs?: number;
 }
 
 export interface UpResult {
@@ -66,6 +69,11 @@ export function partsOf(topo: Topology, parts: LocalParts, withAgent: boolean): 
 export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult> {
   const log = opts.log ?? (() => {});
   const parts = localParts(topo, opts.host);
+  if (parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
+    throw new InvalidInputError(
+      `none of the addresses in ${topo.file ?? 'the default deployment'} is on this host (its hosts: ${allHosts(topo).join(', ')}); run up on one of those hosts, or give --host to act as one of them; nothing was started`,
+    );
+  }
   const password = readPassword(topo);
   const binaries = {
     redis: requireBinary('redis-server'),
@@ -73,7 +81,31 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     nutcracker: requireBinary('nutcracker'),
   };
   prepareStateDir(topo.stateDir);
+  const lock = await acquireStackLock(topo.stateDir, 'up', {
+    waitMs: opts.lockWaitMs ?? 10_000,
+    onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`),
+    signal: opts.signal,
+  });
+  try {
+    return await upLocked(topo, parts, password, binaries, { ...opts, log, signal: opts.signal ? AbortSignal.any([opts.signal, lock.signal]) : lock.signal });
+  } catch (e) {
+    if (lock.signal.aborted && !opts.signal?.aborted) {
+      throw new TransientError(`stopped: another command (down) asked this up to stop; what it had started was stopped again`, { cause: e });
+    }
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
 
+async function upLocked(
+  topo: Topology,
+  parts: LocalParts,
+  password: string | null,
+  binaries: { redis: string; sentinel: string; nutcracker: string },
+  opts: UpOptions & { log: (line: string) => void },
+): Promise<UpResult> {
+  const log = opts.log;
   const all = partsOf(topo, parts, opts.agent !== false);
   const alreadyRunning = all.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
   const toStart = all.filter((p) => !alreadyRunning.includes(p));
@@ -221,19 +253,6 @@ async function spawnAgent(topo: Topology): Promise<Spawned> {
   });
 }
 
-function prepareStateDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    if (!existsSync(`${dir}/${MARKER}`)) writeFileSync(`${dir}/${MARKER}`, 'state directory of a redis-shard deployment\n');
-  } catch (e) {
-    throw new EnvironmentError(
-      `state dir ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set stateDir in the description to a folder you own, or fix its permissions`,
-      { cause: e },
-    );
-  }
-}
-
 /** A port is free when we can bind it ourselves; anything holding it that is not our own process is a stranger. */
 async function checkPortsFree(topo: Topology, parts: Part[]): Promise<void> {
   const taken: string[] = [];
@@ -255,6 +274,14 @@ export interface DownOptions {
   host?: string;
   purge?: boolean;
   log?: (line: string) => void;
+  /** How long to wait for another command (not an up, which is asked to stop) holding the lock (default 10 s). */
+  lockWaitMs?: number;
+}
+
+export interface DownResult {
+  stopped: Part[];
+  /** Whether --purge removed the state dir (false when it did not exist). */
+  purged: boolean;
 }
 
 /**
@@ -262,9 +289,27 @@ export interface DownOptions {
  * the sentinels (so stopping masters triggers no failover), and last the Redis instances (SIGTERM makes
  * Redis flush its AOF). --purge then removes the state dir.
  */
-export async function down(topo: Topology, opts: DownOptions = {}): Promise<{ stopped: Part[] }> {
+export async function down(topo: Topology, opts: DownOptions = {}): Promise<DownResult> {
   const log = opts.log ?? (() => {});
   const parts = localParts(topo, opts.host);
+  // No state dir: nothing was ever started from it, and nothing is made just to lock it.
+  if (!existsSync(topo.stateDir)) return { stopped: [], purged: false };
+  const lock = await acquireStackLock(topo.stateDir, 'down', {
+    waitMs: opts.lockWaitMs ?? 10_000,
+    onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`),
+    // An up that is still starting is told to stop what it started; then down stops the rest.
+    askToStop: { commands: ['up'], stopWaitMs: 60_000, onAsk: (h) => log(`asked ${describeHolder(h)} to stop`) },
+  });
+  try {
+    const stopped = await stopParts(topo, parts, log);
+    const purged = opts.purge ? purgeStateDir(topo) : false;
+    return { stopped, purged };
+  } finally {
+    lock.release();
+  }
+}
+
+async function stopParts(topo: Topology, parts: LocalParts, log: (line: string) => void): Promise<Part[]> {
   const all = partsOf(topo, parts, true).reverse();
   const a = agentPaths(topo.stateDir);
   // The agent itself, in case its supervisor is gone.
@@ -285,13 +330,12 @@ export async function down(topo: Topology, opts: DownOptions = {}): Promise<{ st
       }),
     );
   }
-  if (opts.purge) purgeStateDir(topo);
-  return { stopped };
+  return stopped;
 }
 
-function purgeStateDir(topo: Topology): void {
+function purgeStateDir(topo: Topology): boolean {
   const dir = topo.stateDir;
-  if (!existsSync(dir)) return;
+  if (!existsSync(dir)) return false;
   if (!existsSync(`${dir}/${MARKER}`)) {
     throw new InvalidInputError(`--purge: ${dir} has no ${MARKER} file, so it may not be ours; remove it yourself if it is`);
   }
@@ -306,6 +350,7 @@ function purgeStateDir(topo: Topology): void {
     throw new TransientError(`--purge: processes ${inside.join(', ')} are working inside ${dir}; stop them first; nothing was removed`);
   }
   rmSync(dir, { recursive: true, force: true });
+  return true;
 }
 
 function processesWorkingIn(dir: string): number[] {

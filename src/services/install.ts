@@ -6,7 +6,7 @@ import {
 import { dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
-  allHosts, atomicWriteFile, checkNutcrackerConf, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
+  acquireStackLock, allHosts, atomicWriteFile, checkNutcrackerConf, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
   type LocalParts,
 } from '../runtime/index.js';
 import { agentPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
@@ -219,6 +219,7 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
 
   const undo: Array<() => void> = [];
   const rendered: string[] = [];
+  let lock: StackLock | null = null;
   try {
     // The state dir, as `up` makes it.
     const createdStateDir = !existsSync(topo.stateDir);
@@ -229,6 +230,8 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
       writeFileSync(marker, 'state directory of a redis-shard deployment\n');
       undo.push(() => rmSync(marker, { force: true }));
     }
+    // One command at a time changes a stack: not beside an up, a down or a reshard of the same state dir.
+    lock = await acquireStackLock(topo.stateDir, 'services install', { waitMs: 10_000, onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`) });
     const password = readPassword(topo);
     const { masters } = await currentMasters(topo, password);
     const parts = partsOf(topo, plan.parts, false);
@@ -280,6 +283,8 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
     if (isKnownError(e)) throw e;
     const err = e as NodeJS.ErrnoException;
     throw new EnvironmentError(`services install failed (${err.code ?? err.message}${err.path ? ` at ${err.path}` : ''}); everything it had written was undone, nothing was installed`, { cause: e });
+  } finally {
+    lock?.release();
   }
 }
 
@@ -427,9 +432,25 @@ export interface UninstallResult {
  * running, the deployment is stopped and disabled first. The state dir (data, configs, logs) is kept.
  */
 export async function uninstallServices(
-  opts: Pick<ServicesOptions, 'dest' | 'prefix' | 'log'> & { dryRun?: boolean } = {},
+  opts: Pick<ServicesOptions, 'dest' | 'prefix' | 'log'> & { dryRun?: boolean; stateDir?: string } = {},
 ): Promise<UninstallResult> {
   const log = opts.log ?? (() => {});
+  // Stopping the units changes the stack: not beside an up, a down or a reshard of the same state dir.
+  const lock =
+    !opts.dryRun && opts.stateDir !== undefined && existsSync(opts.stateDir)
+      ? await acquireStackLock(opts.stateDir, 'services uninstall', { waitMs: 10_000, onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${opts.stateDir}`) })
+      : null;
+  try {
+    return await uninstallLocked(opts, log);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function uninstallLocked(
+  opts: Pick<ServicesOptions, 'dest' | 'prefix'> & { dryRun?: boolean },
+  log: (line: string) => void,
+): Promise<UninstallResult> {
   const dest = opts.dest ?? DEFAULT_DEST;
   const n = unitNames(opts.prefix ?? DEFAULT_PREFIX);
   const candidates = [n.target, n.redisTemplate, n.sentinelTemplate, n.proxy, n.agent, n.installPath, n.installService].map((f) => join(dest, f));

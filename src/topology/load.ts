@@ -52,8 +52,9 @@ export function loadTopology(opts: LoadOptions = {}): Topology {
 export function parseTopology(text: string, file: string): Topology {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
+    // The message carries the code frame (the lines around the error and a caret): keep it.
     const first = doc.errors[0]!;
-    throw new InvalidInputError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`);
+    throw new InvalidInputError(`${file}: not valid YAML: ${first.message.trimEnd()}`);
   }
   let raw: unknown;
   try {
@@ -139,6 +140,17 @@ function crossCheck(d: Description): string[] {
   d.sentinel.instances.forEach((a, j) => claim(a, `sentinel.instances[${j}]`));
   claim(d.proxy.listen, 'proxy.listen');
   claim(d.proxy.stats, 'proxy.stats');
+  // A master refuses every write (NOREPLICAS) while fewer replicas than this are linked: a shard that cannot
+  // have that many would be up, "healthy", and useless for writes.
+  d.shards.forEach((s, i) => {
+    const replicas = s.instances.length - 1;
+    if (d.redis.minReplicasToWrite > replicas) {
+      out.push(
+        `redis.minReplicasToWrite: ${d.redis.minReplicasToWrite} but shards[${i}] (${s.name}) has ${replicas} replicas, so its master would refuse every write (NOREPLICAS); ` +
+          `lower redis.minReplicasToWrite (0 allows writes with no replica) or add instances to the shard`,
+      );
+    }
+  });
   if (d.sentinel.quorum > d.sentinel.instances.length) {
     out.push(`sentinel.quorum: ${d.sentinel.quorum} is more than the ${d.sentinel.instances.length} sentinels listed`);
   }

@@ -19,7 +19,15 @@ const shardName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected letters, digits, "_", "." or "-" (at most 64), starting with a letter or digit');
 
-const positiveInt = z.number().int().positive();
+/**
+ * Redis, Sentinel and nutcracker keep these numbers in C ints: past 2^31-1 nutcracker says only "syntax is
+ * invalid" and Sentinel dies with "negative or zero time parameter", naming no field of ours. So the schema
+ * stops them first, and the error names the field.
+ */
+export const ENGINE_INT_MAX = 2147483647;
+const engineMax = (n: z.ZodNumber) => n.max(ENGINE_INT_MAX, `at most ${ENGINE_INT_MAX}: the engine keeps it in a 32-bit int`);
+const engineInt = (min: number) => engineMax(z.number().int().min(min));
+const positiveInt = engineMax(z.number().int().positive());
 
 export const shardSchema = z.strictObject({
   name: shardName,
@@ -47,9 +55,10 @@ export const sentinelSchema = z.strictObject({
   pingPeriodMs: z
     .number()
     .int()
+    .max(ENGINE_INT_MAX, `at most ${ENGINE_INT_MAX}: the engine keeps it in a 32-bit int`)
     .refine((v) => v === 0 || v >= 250, 'must be 0 (Sentinel default) or at least 250: Sentinel rejects replicas whose INFO is older than 5 ping periods, and polls it once a second during a failover')
     .default(300),
-  askPeriodMs: z.number().int().min(0).default(100),
+  askPeriodMs: engineInt(0).default(100),
 });
 
 /** The nutcracker pool. Keys keep nutcracker's own names, so its documentation applies as written. */
@@ -72,7 +81,7 @@ export const proxySchema = z.strictObject({
   server_retry_timeout: positiveInt.default(2000),
   server_failure_limit: positiveInt.default(1),
   tcpkeepalive: z.boolean().default(true),
-  redis_db: z.number().int().min(0).optional(),
+  redis_db: engineInt(0).optional(),
 });
 
 export const redisSchema = z.strictObject({
@@ -81,7 +90,7 @@ export const redisSchema = z.strictObject({
    * its replicas (a partition, a hang, or the last survivor of a shard) stops taking writes that would be lost.
    * 0 keeps writes flowing at the risk of losing them.
    */
-  minReplicasToWrite: z.number().int().min(0).default(1),
+  minReplicasToWrite: engineInt(0).default(1),
   minReplicasMaxLag: positiveInt.default(10),
   appendonly: z.boolean().default(true),
   /** Bytes; 0 means no limit. */

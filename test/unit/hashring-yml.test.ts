@@ -84,7 +84,7 @@ describe('ringForTopology', () => {
       { ...DEFAULT_DESCRIPTION, shards: [
         { name: 's1', master: '127.0.0.1:6666', instances: ['127.0.0.1:6666'], weight: 2 },
         { name: 's2', master: '127.0.0.1:7666', instances: ['127.0.0.1:7666'] },
-      ] },
+      ], redis: { minReplicasToWrite: 0 } },
       null,
       '/tmp',
     );

@@ -3,9 +3,11 @@ import { killCase } from '../../src/ops/failover-cases.js';
 import { fromObject } from '../../src/topology/index.js';
 
 const a = (p: number) => `127.0.0.1:${p}`;
+// minReplicasToWrite 0: a one-instance shard could take no write otherwise, and the description is refused.
 const topo = (shards: Array<{ name: string; ports: number[] }>) =>
   fromObject(
     {
+      redis: { minReplicasToWrite: 0 },
       shards: shards.map((s) => ({ name: s.name, master: a(s.ports[0]!), instances: s.ports.map(a) })),
       sentinel: { instances: [a(26379), a(26380), a(26381)] },
       proxy: { listen: a(22121), stats: a(22222) },

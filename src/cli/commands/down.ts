@@ -11,8 +11,8 @@ export function register(program: Command): void {
     .action(async (opts: { host?: string; purge?: boolean }, cmd: Command) => {
       const topo = topologyFrom(cmd);
       const log = (line: string) => process.stdout.write(`${line}\n`);
-      const { stopped } = await down(topo, { host: opts.host, purge: opts.purge, log });
+      const { stopped, purged } = await down(topo, { host: opts.host, purge: opts.purge, log });
       log(stopped.length === 0 ? 'nothing was running' : `stopped ${stopped.length} processes`);
-      if (opts.purge) log(`removed ${topo.stateDir}`);
+      if (opts.purge) log(purged ? `removed ${topo.stateDir}` : `nothing to remove: ${topo.stateDir} does not exist`);
     });
 }

@@ -44,9 +44,16 @@ export function register(program: Command): void {
   });
 
   common(services.command('uninstall').description('remove the units this prefix installed (stopping them when systemd runs); the state dir and its data stay')).action(
-    async (opts: ServicesFlags) => {
+    async (opts: ServicesFlags, cmd: Command) => {
       const log = (line: string) => process.stdout.write(`${line}\n`);
-      await uninstallServices({ dest: opts.dest, prefix: opts.prefix, dryRun: opts.dryRun, log });
+      // The description is needed only for its state dir's lock; uninstall works without one too.
+      let stateDir: string | undefined;
+      try {
+        stateDir = topologyFrom(cmd).stateDir;
+      } catch {
+        stateDir = undefined;
+      }
+      await uninstallServices({ dest: opts.dest, prefix: opts.prefix, dryRun: opts.dryRun, stateDir, log });
     },
   );
 }

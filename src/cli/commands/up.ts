@@ -13,6 +13,8 @@ export function register(program: Command): void {
     .option('--foreground', 'stay attached, show live status, and stop everything on Ctrl-C')
     .action(async (opts: { host?: string; timeout: number; foreground?: boolean }, cmd: Command) => {
       const topo = topologyFrom(cmd);
+      // Loaded before starting, so no signal finds the gap between "ready" and the status screen's handlers.
+      const foreground = opts.foreground ? await import('./foreground.js') : null;
       const log = (line: string) => process.stdout.write(`${line}\n`);
       // Ctrl-C (or a closing terminal) while starting: up() stops what it started, as on any failure.
       const interrupt = new AbortController();
@@ -38,10 +40,9 @@ export function register(program: Command): void {
         // up runs nothing privileged: in staging mode something else must install the staged file.
         log(`note: agent.apply is "staging": the agent writes ${topo.stagingFile}; the proxy follows a failover only once something installs it (redis-shard proxy install-staged, see docs/production.md)`);
       }
-      if (!opts.foreground) return;
+      if (!foreground) return;
       output.exitOnEpipe = false;
-      const { watchStatus } = await import('./foreground.js');
-      await watchStatus(topo, opts.host);
+      await foreground.watchStatus(topo, opts.host);
       // From here the stack must be stopped whole: a closing terminal (SIGHUP), a second Ctrl-C or a reader
       // of our output that went away (EPIPE) must not leave half of it running.
       const hold = () => process.stderr.write('still stopping the stack...\n');
