@@ -129,7 +129,7 @@ describe('bad input starts nothing', () => {
     try {
       const r = await s.cli(['up']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/state dir .*not-a-dir\/state is not writable \(ENOTDIR\)/);
+      expect(r.stderr).toMatch(/state dir .*not-a-dir\/state: .*not-a-dir is a file, not a folder/);
     } finally {
       await s.stop();
     }
