@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   bench: () => import('./commands/bench.js'),
   doctor: () => import('./commands/doctor.js'),
   locate: () => import('./commands/locate.js'),
+  compat: () => import('./commands/compat.js'),
   agent: () => import('./commands/agent.js'),
   notify: () => import('./commands/notify.js'),
   'failover-test': () => import('./commands/failover-test.js'),
