@@ -3,3 +3,4 @@ export * from './sentinel-conf.js';
 export * from './nutcracker.js';
 export { quote } from './quote.js';
 export * from './nutcracker-edit.js';
+export * from './nutcracker-ring.js';
