@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { readPoolServers, renderNutcrackerYml, setServerAddresses } from '../render/index.js';
+import { readPoolServers, renderNutcrackerYml, ringDifferences, setServerAddresses } from '../render/index.js';
 import { atomicWriteFile, checkNutcrackerConf, isAlive } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
@@ -124,6 +124,18 @@ export class ConfigApplier {
   }
 
   /**
+   * Whether a config may be applied: `nutcracker -t` accepts it, and it places every key on the shard the
+   * description does (render/ringDifferences). A hand edit that renames, drops or reweighs a shard, or changes
+   * the hash, passes -t yet would serve keys from the wrong shard: it is treated like invalid YAML.
+   */
+  async usable(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
+    const check = await this.check(text);
+    if (!check.ok) return { ok: false, error: `nutcracker rejects it: ${check.error}` };
+    const ring = ringDifferences(text, this.topo);
+    return ring.length === 0 ? { ok: true } : { ok: false, error: `it changes which shard keys land on: ${ring.join('; ')}` };
+  }
+
+  /**
    * The current config: the file, when it reads as a pool with servers and passes nutcracker -t; otherwise
    * the last good one this process saw (or one rendered from the description), with `problem` saying why.
    */
@@ -136,12 +148,12 @@ export class ConfigApplier {
       // An unchanged file (the common case, every pass) is not parsed or checked again.
       if (this.lastGood?.sha === sha) return { ...this.lastGood, servers: { ...this.lastGood.servers }, path, problem: null };
       const servers = Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
-      const check = await this.check(text);
-      if (check.ok) {
+      const usable = await this.usable(text);
+      if (usable.ok) {
         this.lastGood = { text, sha, servers };
         return { text, sha, servers: { ...servers }, path, problem: null };
       }
-      problem = `nutcracker rejects it: ${check.error}`;
+      problem = usable.error;
     } catch (e) {
       problem = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : (e as Error).message;
     }
@@ -236,7 +248,7 @@ export class ConfigApplier {
       if (!check.ok) return { ok: false, stage: 'check', error: new InvalidInputError(`the new config fails nutcracker -t: ${check.error}; the old one is kept`) };
       tChecked = performance.now();
       try {
-        if (before !== null && !(await this.check(before)).ok) {
+        if (before !== null && !(await this.usable(before)).ok) {
           // A hand edit nutcracker rejects is replaced, but kept beside it for whoever made it.
           atomicWriteFile(`${path}.rejected`, before, { mode: 0o600 });
         }

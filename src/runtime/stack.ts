@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { renderNutcrackerYml, renderRedisConf, renderSentinelConf } from '../render/index.js';
+import { renderNutcrackerYml, renderRedisConf, renderSentinelConf, ringDifferences } from '../render/index.js';
 import {
   agentPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
 } from '../topology/index.js';
@@ -110,6 +110,7 @@ async function upLocked(
   const alreadyRunning = all.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
   const toStart = all.filter((p) => !alreadyRunning.includes(p));
   await checkPortsFree(topo, toStart);
+  if (toStart.some((p) => p.kind === 'proxy')) checkProxyRing(topo);
 
   const started: Array<Part & { pid: number }> = [];
   const rendered: string[] = [];
@@ -251,6 +252,23 @@ async function spawnAgent(topo: Topology): Promise<Spawned> {
     cwd: process.cwd(),
     stateDir: topo.stateDir,
   });
+}
+
+/**
+ * A nutcracker.yml kept from an earlier run (the agent's, or a hand edit) must place keys as the description
+ * does: one that renamed or dropped a shard, or changed the hash, passes `nutcracker -t` and then serves keys
+ * from the wrong shard. Checked before anything starts.
+ */
+function checkProxyRing(topo: Topology): void {
+  const conf = proxyPaths(topo.stateDir).conf;
+  if (!existsSync(conf)) return;
+  const diffs = ringDifferences(readFileSync(conf, 'utf8'), topo);
+  if (diffs.length > 0) {
+    throw new InvalidInputError(
+      `${conf}: it would place keys on other shards than the description: ${diffs.join('; ')}. ` +
+        `Put it back as it was (a copy the agent replaced is kept as ${conf}.rejected), or change the description; nothing was started`,
+    );
+  }
 }
 
 /** A port is free when we can bind it ourselves; anything holding it that is not our own process is a stranger. */
