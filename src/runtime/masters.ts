@@ -1,13 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
-import { proxyPaths, type Topology } from '../topology/index.js';
+import { proxyPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import { withClient } from './redis-client.js';
 
-export type MasterSource = 'sentinels' | 'proxy-config' | 'description';
+export type MasterSource = 'sentinels' | 'sentinel-config' | 'proxy-config' | 'description';
 
 /**
  * The current master of each shard, for rendering configs of parts that start for the first time after
- * failovers: what a majority of the sentinels names, else the proxy's config, else the description.
+ * failovers: what a majority of the sentinels names, else what the sentinels last wrote in their own config
+ * files (a full restart: none of them answers yet), else the proxy's config, else the description.
  */
 export async function currentMasters(
   topo: Topology,
@@ -41,6 +42,7 @@ export async function currentMasters(
       proxyServers = {};
     }
   }
+  const recorded = sentinelConfMasters(topo);
   for (const shard of topo.shards) {
     const votes = new Map<string, number>();
     for (const a of answers) {
@@ -53,6 +55,9 @@ export async function currentMasters(
     if (best && best[1] > topo.sentinel.instances.length / 2) {
       masters[shard.name] = best[0];
       source[shard.name] = 'sentinels';
+    } else if (recorded[shard.name] && shard.instances.includes(recorded[shard.name]!)) {
+      masters[shard.name] = recorded[shard.name]!;
+      source[shard.name] = 'sentinel-config';
     } else if (proxyServers[shard.name] && shard.instances.includes(proxyServers[shard.name]!)) {
       masters[shard.name] = proxyServers[shard.name]!;
       source[shard.name] = 'proxy-config';
@@ -62,4 +67,54 @@ export async function currentMasters(
     }
   }
   return { masters, source };
+}
+
+/**
+ * The master of each shard as this host's sentinels last recorded it: Sentinel rewrites its config file on
+ * every change, `sentinel monitor NAME HOST PORT Q` naming the current master and `sentinel config-epoch NAME E`
+ * the epoch of the failover that elected it. The highest epoch wins; at one epoch, the address most files name.
+ */
+export function sentinelConfMasters(topo: Topology): Record<string, string> {
+  const seen = new Map<string, Array<{ addr: string; epoch: number }>>();
+  for (const s of topo.sentinel.instances) {
+    let text: string;
+    try {
+      text = readFileSync(sentinelPaths(topo.stateDir, s).conf, 'utf8');
+    } catch {
+      continue;
+    }
+    const { monitors, epochs } = parseSentinelConf(text);
+    for (const [name, addr] of Object.entries(monitors)) {
+      const list = seen.get(name) ?? [];
+      list.push({ addr, epoch: epochs[name] ?? 0 });
+      seen.set(name, list);
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const [name, list] of seen) {
+    const top = Math.max(...list.map((x) => x.epoch));
+    const votes = new Map<string, number>();
+    for (const x of list) if (x.epoch === top) votes.set(x.addr, (votes.get(x.addr) ?? 0) + 1);
+    const ranked = [...votes.entries()].sort((a, b) => b[1] - a[1]);
+    if (ranked.length === 1 || ranked[0]![1] > ranked[1]![1]) out[name] = ranked[0]![0];
+  }
+  return out;
+}
+
+/** The `sentinel monitor` and `sentinel config-epoch` lines of a sentinel.conf. */
+export function parseSentinelConf(text: string): { monitors: Record<string, string>; epochs: Record<string, number> } {
+  const monitors: Record<string, string> = {};
+  const epochs: Record<string, number> = {};
+  for (const raw of text.split('\n')) {
+    const w = raw.trim().split(/\s+/);
+    if (w[0]?.toLowerCase() !== 'sentinel') continue;
+    const kind = w[1]?.toLowerCase();
+    if (kind === 'monitor' && w.length >= 6) {
+      const host = w[3]!.includes(':') ? `[${w[3]}]` : w[3]!;
+      monitors[w[2]!] = `${host}:${w[4]}`;
+    } else if (kind === 'config-epoch' && w.length >= 4 && /^[0-9]+$/.test(w[3]!)) {
+      epochs[w[2]!] = Number(w[3]);
+    }
+  }
+  return { monitors, epochs };
 }

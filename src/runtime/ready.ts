@@ -22,6 +22,16 @@ export async function notReadyReason(topo: Topology, parts: LocalParts, password
   const redisUp = new Set<string>();
   await Promise.all(allRedis.map(async (a) => (await answersPing(a, password)) && redisUp.add(a)));
   for (const a of parts.redis) if (!redisUp.has(a)) return `${a} does not answer PING`;
+  // Two instances of a shard that both say master (an old master restarted before Sentinel demoted it) would
+  // each take writes: not ready until only one does.
+  for (const shard of topo.shards) {
+    const claim: string[] = [];
+    for (const a of shard.instances.filter((i) => redisUp.has(i))) {
+      const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 }).catch(() => null)) as unknown[] | null;
+      if (role?.[0] === 'master') claim.push(a);
+    }
+    if (claim.length > 1) return `shard ${shard.name} has ${claim.length} instances that say they are master: ${claim.join(', ')}`;
+  }
   for (const a of parts.redis) {
     const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 })) as unknown[];
     // A replica whose master is on a host not started yet cannot link; that host's own `up` waits for it.

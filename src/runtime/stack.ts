@@ -215,10 +215,11 @@ export function renderMissingConfigs(topo: Topology, parts: Part[], masters: Rec
 
 /**
  * A restarted instance whose conf says "master" while the sentinels have elected another would take writes
- * for ~10 s until Sentinel demotes it; starting it as a replica of the elected master closes that window.
+ * for ~10 s until Sentinel demotes it; starting it as a replica of the elected master closes that window. On a
+ * full restart no sentinel answers yet, so the master is the one their own config files recorded.
  */
 function redisArgs(conf: string, addr: string, master: string, source: string | undefined): string[] {
-  if (source !== 'sentinels' || master === addr) return [conf];
+  if ((source !== 'sentinels' && source !== 'sentinel-config') || master === addr) return [conf];
   const m = mustParseAddress(master);
   return [conf, '--replicaof', m.host, String(m.port)];
 }
