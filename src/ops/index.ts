@@ -6,3 +6,4 @@ export { askSentinels, sentinelMajority, type SentinelView, type SentinelShardVi
 export { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
 export * from './bench-throughput.js';
 export * from './doctor.js';
+export { startAgentHttp, type AgentHttp } from './observe.js';

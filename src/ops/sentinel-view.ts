@@ -16,6 +16,8 @@ export interface SentinelShardView {
   /** Replicas and other sentinels this sentinel knows for the shard. */
   replicas: number | null;
   otherSentinels: number | null;
+  /** SENTINEL MASTER config-epoch: bumped by every failover; sentinels that agree report the same. */
+  configEpoch: number | null;
 }
 
 export interface SentinelView {
@@ -50,6 +52,7 @@ async function askSentinel(addr: string, shards: string[], password: string | nu
           flags: info.flags ? info.flags.split(',') : [],
           replicas: info['num-slaves'] !== undefined ? Number(info['num-slaves']) : null,
           otherSentinels: info['num-other-sentinels'] !== undefined ? Number(info['num-other-sentinels']) : null,
+          configEpoch: info['config-epoch'] !== undefined ? Number(info['config-epoch']) : null,
         };
       });
       // A sentinel that refuses every command (NOAUTH, wrong password) is not answering.

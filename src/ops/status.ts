@@ -197,6 +197,8 @@ export interface ShardStatus {
   sentinelsAnswering: number;
   /** Flags a sentinel reports for this shard beyond "master" (o_down, failover_in_progress...). */
   sentinelFlags: string[];
+  /** Each configured sentinel's own answer for this shard (master null: down, or does not monitor it). */
+  sentinelViews: Array<{ sentinel: string; master: string | null; configEpoch: number | null; flags: string[] }>;
   /** The address nutcracker's config sends this shard to; null when the config is absent or unreadable. */
   proxyTarget: string | null;
   /** A GET through the proxy to this shard worked; null when not probed (proxy down, random distribution). */
@@ -337,6 +339,10 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
       sentinelVotes: verdict.votes,
       sentinelsAnswering: verdict.answering,
       sentinelFlags,
+      sentinelViews: o.sentinels.map((v) => {
+        const sv = v.up ? v.shards[spec.name] : undefined;
+        return { sentinel: v.addr, master: sv?.master ?? null, configEpoch: sv?.configEpoch ?? null, flags: sv?.flags ?? [] };
+      }),
       proxyTarget,
       proxyReaches: o.proxy.up && reach ? reach.ok : null,
       keys,

@@ -9,6 +9,7 @@ export const DEFAULT_DESCRIPTION: DescriptionInput = {
   ],
   sentinel: { instances: ['127.0.0.1:26379', '127.0.0.1:26380', '127.0.0.1:26381'], quorum: 2 },
   proxy: { listen: '127.0.0.1:22121', stats: '127.0.0.1:22222' },
+  agent: { http: { listen: '127.0.0.1:22180' } },
 };
 
 export const DEFAULT_FILE_NAME = 'redis-shard.yml';
@@ -74,6 +75,11 @@ agent:
   # On seeing the promotion, also point the shard's other replicas at the new master (as the leader sentinel
   # does ~1 s later), so a master with minReplicasToWrite 1 takes writes again sooner.
   repointReplicas: true
+  # /metrics (Prometheus), the dashboard at / and its live events. Any address other than loopback needs a
+  # token (Bearer, or HTTP Basic with the token as password): tokenFile or tokenEnv. Remove to turn it off.
+  http:
+    listen: 127.0.0.1:22180
+    # tokenFile: /etc/redis-shard/http-token
 
 # auth:
 #   passwordFile: /etc/redis-shard/password   # or passwordEnv: REDIS_SHARD_PASSWORD

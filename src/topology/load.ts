@@ -140,6 +140,7 @@ function crossCheck(d: Description): string[] {
   d.sentinel.instances.forEach((a, j) => claim(a, `sentinel.instances[${j}]`));
   claim(d.proxy.listen, 'proxy.listen');
   claim(d.proxy.stats, 'proxy.stats');
+  if (d.agent.http) claim(d.agent.http.listen, 'agent.http.listen');
   // A master refuses every write (NOREPLICAS) while fewer replicas than this are linked: a shard that cannot
   // have that many would be up, "healthy", and useless for writes.
   d.shards.forEach((s, i) => {

@@ -97,6 +97,35 @@ export const redisSchema = z.strictObject({
   maxmemory: z.number().int().min(0).default(0),
 });
 
+/** A host that only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === '[::1]' || host === 'localhost';
+}
+
+/**
+ * The agent's read-only HTTP side: /metrics, the dashboard, server-sent events. The token (never in this file)
+ * is required for any address other people can reach: Bearer token, or HTTP Basic with the token as password.
+ */
+export const agentHttpSchema = z
+  .strictObject({
+    listen: address,
+    tokenFile: z.string().min(1).optional(),
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .superRefine((h, ctx) => {
+    if (h.tokenFile !== undefined && h.tokenEnv !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'give at most one of tokenFile or tokenEnv' });
+    }
+    const a = parseAddress(h.listen);
+    if (typeof a !== 'string' && !isLoopbackHost(a.host) && h.tokenFile === undefined && h.tokenEnv === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message: `${h.listen} is not a loopback address: /metrics and the dashboard would be open to the network; set agent.http.tokenFile or agent.http.tokenEnv, or listen on 127.0.0.1`,
+      });
+    }
+  });
+
 export const agentSchema = z.strictObject({
   apply: z.enum(APPLY_MODES).default('supervise'),
   /** staging mode: where the agent writes the new nutcracker.yml for a privileged installer. */
@@ -111,6 +140,8 @@ export const agentSchema = z.strictObject({
   repointReplicas: z.boolean().default(true),
   /** A full reconcile runs at least this often, events or not. */
   reconcileIntervalMs: positiveInt.default(1000),
+  /** Absent: no HTTP server (the default deployment sets one on 127.0.0.1:22180). */
+  http: agentHttpSchema.optional(),
 });
 
 export const authSchema = z
@@ -140,6 +171,7 @@ export type SentinelSpec = Description['sentinel'];
 export type ProxySpec = Description['proxy'];
 export type RedisSpec = Description['redis'];
 export type AgentSpec = Description['agent'];
+export type AgentHttpSpec = NonNullable<AgentSpec['http']>;
 export type AuthSpec = NonNullable<Description['auth']>;
 export type HashName = (typeof HASHES)[number];
 export type DistributionName = (typeof DISTRIBUTIONS)[number];

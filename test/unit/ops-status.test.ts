@@ -33,7 +33,7 @@ const down = (addr: string): InstanceObservation => ({ addr, up: false, error: '
 const sentinel = (addr: string, masters: Record<string, string | null>): SentinelView => ({
   addr,
   up: true,
-  shards: Object.fromEntries(Object.entries(masters).map(([k, m]) => [k, { master: m, flags: ['master'], replicas: 2, otherSentinels: 2 }])),
+  shards: Object.fromEntries(Object.entries(masters).map(([k, m]) => [k, { master: m, flags: ['master'], replicas: 2, otherSentinels: 2, configEpoch: 0 }])),
 });
 
 /** A healthy world; each test changes one thing. */
@@ -158,7 +158,7 @@ describe('status analysis', () => {
 });
 
 describe('sentinel majority', () => {
-  const v = (m: string | null, up = true): SentinelView => ({ addr: 'x', up, shards: up ? { s1: { master: m, flags: [], replicas: null, otherSentinels: null } } : {} });
+  const v = (m: string | null, up = true): SentinelView => ({ addr: 'x', up, shards: up ? { s1: { master: m, flags: [], replicas: null, otherSentinels: null, configEpoch: null } } : {} });
   it('takes the address more than half of the answering sentinels report', () => {
     expect(sentinelMajority([v('a'), v('a'), v('b')], 's1')).toMatchObject({ master: 'a', answering: 3, unanimous: false });
     expect(sentinelMajority([v('a'), v(null, false), v(null, false)], 's1')).toMatchObject({ master: 'a', answering: 1, unanimous: true });

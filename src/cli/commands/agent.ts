@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { startAgent } from '../../agent/index.js';
-import { readPassword } from '../../topology/index.js';
+import { fileEventSink, startAgent } from '../../agent/index.js';
+import { startAgentHttp } from '../../ops/index.js';
+import { agentPaths, readPassword } from '../../topology/index.js';
 import { topologyFrom } from '../options.js';
 
 export function register(program: Command): void {
@@ -11,7 +12,9 @@ export function register(program: Command): void {
     .action(async (opts: { fastPath: boolean }, cmd: Command) => {
       const topo = topologyFrom(cmd);
       const password = readPassword(topo);
-      const agent = startAgent(topo, { password, fastPath: opts.fastPath });
+      // /metrics and the dashboard (agent.http): fed the agent's events, never in the reconcile loop's way.
+      const http = startAgentHttp(topo, fileEventSink(agentPaths(topo.stateDir).events));
+      const agent = startAgent(topo, { password, fastPath: opts.fastPath, events: http.events });
       // The agent never exits on a peer's error; a bug that escapes is logged and the agent keeps running
       // (its supervisor would restart it anyway, but that would drop its view of a failover in flight).
       const onStray = (e: unknown) => process.stdout.write(`${new Date().toISOString()} internal error (continuing): ${(e as Error)?.stack ?? String(e)}\n`);
@@ -23,6 +26,7 @@ export function register(program: Command): void {
       });
       // nutcracker is left running: stopping the agent must not stop the proxy.
       await agent.stop();
+      await http.stop();
       process.exit(0);
     });
 }
