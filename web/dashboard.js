@@ -46,11 +46,11 @@ function shardCard(sh, nSentinels, ops) {
   const proxy = sh.proxyTarget === null ? 'proxy target unknown'
     : `proxy → <b>${esc(sh.proxyTarget)}</b> ${differs ? '<span class="badge bad" data-testid="proxy-differs">DIFFERS from the sentinels</span>' : '<span class="badge ok">in sync</span>'}`;
   const rows = sh.instances.map((i) => {
-    const repl = !i.up ? (i.error ?? '') : i.role === 'master' ? `${i.replicasOnline ?? 0} replicas online` : i.role === 'replica' ? `of ${i.replicaOf}, link ${i.link}` : '';
+    const repl = !i.up ? (i.error ?? '') : i.role === 'master' ? `${i.replicasOnline ?? 0} replica${i.replicasOnline === 1 ? '' : 's'} online` : i.role === 'replica' ? `of ${i.replicaOf}, link ${i.link}` : '';
     const lag = i.role === 'replica' ? [i.lagSeconds !== null ? `${i.lagSeconds} s` : '', i.lagBytes !== null ? `${i.lagBytes} B` : ''].filter(Boolean).join(', ') : '';
     return `<tr class="${i.flagged ? 'flag' : ''}">${cell(i.addr + (i.addr === sh.master ? ' *' : ''))}${cell(i.up ? 'up' : 'DOWN')}${cell(i.role ?? '-')}${cell(repl)}${cell(lag, 'num')}${cell(i.keys ?? '', 'num')}</tr>`;
   }).join('');
-  const views = sh.sentinelViews.map((v) => `<tr class="${v.master !== sh.master ? 'flag' : ''}">${cell(v.sentinel)}${cell(v.master ?? 'no answer')}${cell(v.configEpoch ?? '', 'num')}${cell(v.flags.filter((f) => f !== 'master').join(','))}</tr>`).join('');
+  const views = sh.sentinelViews.map((v) => `<tr class="${v.master !== sh.master ? 'flag' : ''}">${cell(v.sentinel)}${cell(v.master ?? 'no answer')}${cell(v.configEpoch ?? '', 'num')}${cell(v.flags.filter((f) => f !== 'master').join(', '), 'wrap')}</tr>`).join('');
   return `<div class="shard" data-shard="${esc(sh.name)}">
     <h3>shard ${esc(sh.name)} <span class="muted">${ops !== undefined ? `${ops} ops/s` : ''}</span></h3>
     <div>${master} · ${proxy}</div>

@@ -50,7 +50,7 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
   const agreeing = s.master !== null ? (s.sentinelVotes.find((v) => v.addr === s.master)?.sentinels ?? 0) : 0;
   parts.push(
     s.master !== null
-      ? `master ${s.master} (${agreeing}/${sentinels} sentinels)`
+      ? `master ${s.master} (${agreeing}/${sentinels} sentinels${epochText(s)})`
       : s.sentinelsAnswering === 0
         ? 'master UNKNOWN (no sentinel answers)'
         : `master UNKNOWN (sentinels split: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
@@ -67,6 +67,13 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
   }
   if (s.sentinelFlags.length > 0) parts.push(`sentinel flags: ${s.sentinelFlags.join(',')}`);
   return parts.join('   ');
+}
+
+/** The config epoch the sentinels report for the shard: one number when they agree, each one when not. */
+function epochText(s: ShardStatus): string {
+  const epochs = [...new Set(s.sentinelViews.map((v) => v.configEpoch).filter((e): e is number => e !== null))];
+  if (epochs.length === 0) return '';
+  return epochs.length === 1 ? `, epoch ${epochs[0]}` : `, epochs ${s.sentinelViews.map((v) => `${v.sentinel} ${v.configEpoch ?? '-'}`).join(' ')}`;
 }
 
 function replicationCell(i: InstanceStatus): string {
