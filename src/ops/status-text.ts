@@ -50,7 +50,7 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
   const agreeing = s.master !== null ? (s.sentinelVotes.find((v) => v.addr === s.master)?.sentinels ?? 0) : 0;
   parts.push(
     s.master !== null
-      ? `master ${s.master} (${agreeing}/${sentinels} sentinels${epochText(s)})`
+      ? `master ${s.master} (${agreeing}/${sentinels} sentinels)`
       : s.sentinelsAnswering === 0
         ? 'master UNKNOWN (no sentinel answers)'
         : `master UNKNOWN (sentinels split: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
@@ -65,6 +65,8 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
     const predicted = s.predictedShare !== null && s.keyShare !== null ? `; ring predicts ${formatPercent(s.predictedShare)}` : '';
     parts.push(`keys ${s.keys}${share}${predicted}`);
   }
+  const epoch = epochText(s);
+  if (epoch !== '') parts.push(epoch);
   if (s.sentinelFlags.length > 0) parts.push(`sentinel flags: ${s.sentinelFlags.join(',')}`);
   return parts.join('   ');
 }
@@ -73,7 +75,7 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
 function epochText(s: ShardStatus): string {
   const epochs = [...new Set(s.sentinelViews.map((v) => v.configEpoch).filter((e): e is number => e !== null))];
   if (epochs.length === 0) return '';
-  return epochs.length === 1 ? `, epoch ${epochs[0]}` : `, epochs ${s.sentinelViews.map((v) => `${v.sentinel} ${v.configEpoch ?? '-'}`).join(' ')}`;
+  return epochs.length === 1 ? `config epoch ${epochs[0]}` : `config epochs ${s.sentinelViews.map((v) => `${v.sentinel} ${v.configEpoch ?? '-'}`).join(' ')}`;
 }
 
 function replicationCell(i: InstanceStatus): string {
