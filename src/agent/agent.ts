@@ -9,7 +9,7 @@ import { ProxySupervisor } from './proxy.js';
 import { APPLY_RETRY, SENTINEL_RECONNECT, type RetryPolicy } from './retry.js';
 import { probeRole } from './role-probe.js';
 import { SentinelLink } from './sentinel-links.js';
-import { parseSentinelEvent } from './sentinel-parse.js';
+import { parseSentinelEvent } from '../engine/index.js';
 import { FailoverTimelines } from './timeline.js';
 
 export interface AgentOptions {

@@ -1,4 +1,6 @@
-import type { RoleInfo } from './sentinel-parse.js';
+import { elect, majorityOf, type RoleInfo, type Vote } from '../engine/index.js';
+
+export { majorityOf };
 
 /**
  * The agent's decisions, as a pure function of plain objects: what each sentinel answered, what the candidate
@@ -6,25 +8,14 @@ import type { RoleInfo } from './sentinel-parse.js';
  * fake answers, and a second call over an unchanged world decides the same thing (so changes nothing).
  *
  * The rule (design.md, "The agent is a level-triggered reconciler"):
- *   1. At least a majority of the configured sentinels must answer, or nothing is decided.
- *   2. Among the answers, the highest config-epoch names the candidate; sentinels at that epoch must agree.
- *   3. A majority of all configured sentinels must report that candidate address.
+ *   1-3. The election (engine/election.ts): a majority of the configured sentinels, highest config-epoch.
  *   4. The candidate must be an instance of that shard in the description, and must itself say ROLE master.
  *   5. Only then, and only when the proxy points elsewhere, switch.
  * One exception keeps the fast path (fast-path.ts) from being undone mid-failover: see `fastSwitch`.
  */
 
-export type SentinelAnswer =
-  | {
-      sentinel: string;
-      ok: true;
-      /** GET-MASTER-ADDR-BY-NAME: the leader answers the promoted replica from +promoted-slave on. */
-      addr: string;
-      /** SENTINEL MASTER's config-epoch. */
-      epoch: number;
-      failoverInProgress: boolean;
-    }
-  | { sentinel: string; ok: false; error: string };
+/** One configured sentinel's answer for a shard: the election's vote. */
+export type SentinelAnswer = Vote;
 
 export type RoleProbe = RoleInfo | { error: string };
 
@@ -74,10 +65,6 @@ export interface Analysis {
   rerunSoon: boolean;
 }
 
-export function majorityOf(n: number): number {
-  return Math.floor(n / 2) + 1;
-}
-
 export function analyze(input: AnalyzeInput): Analysis {
   const decisions = input.shards.map((s) => decideShard(s, input.sentinelCount));
   const switches: Record<string, string> = {};
@@ -86,27 +73,10 @@ export function analyze(input: AnalyzeInput): Analysis {
 }
 
 export function decideShard(s: ShardInput, sentinelCount: number): ShardDecision {
-  const need = majorityOf(sentinelCount);
-  const ok = s.answers.filter((a): a is Extract<SentinelAnswer, { ok: true }> => a.ok);
   const hold = (reason: HoldReason, detail: string, soon: boolean): ShardDecision => ({ shard: s.shard, action: 'hold', reason, detail, soon });
-  const inProgress = ok.some((a) => a.failoverInProgress);
-
-  if (ok.length < need) {
-    const failed = s.answers.filter((a) => !a.ok).map((a) => `${a.sentinel}: ${(a as { error: string }).error}`);
-    return hold('no-majority', `${ok.length} of ${sentinelCount} sentinels answered, ${need} needed${failed.length ? ` (${failed.join('; ')})` : ''}`, false);
-  }
-  const top = Math.max(...ok.map((a) => a.epoch));
-  const topAddrs = [...new Set(ok.filter((a) => a.epoch === top).map((a) => a.addr))];
-  if (topAddrs.length !== 1) {
-    return hold('epoch-conflict', `sentinels at config-epoch ${top} disagree: ${topAddrs.join(' vs ')}`, true);
-  }
-  const candidate = topAddrs[0]!;
-  const agreeing = ok.filter((a) => a.addr === candidate).length;
-  if (agreeing < need) {
-    const view = ok.map((a) => `${a.sentinel}=${a.addr}@${a.epoch}`).join(', ');
-    // A minority ahead of the rest is a failover in flight: the others hear of it within a tick or two.
-    return hold('waiting-for-majority', `${agreeing} of ${sentinelCount} sentinels report ${candidate} at epoch ${top}, ${need} needed (${view})`, true);
-  }
+  const e = elect(s.answers, sentinelCount);
+  if (!e.ok) return hold(e.reason, e.detail, e.soon);
+  const { master: candidate, epoch: top, agreeing, failoverInProgress: inProgress } = e;
   if (candidate === s.current) return { shard: s.shard, action: 'none', addr: candidate, epoch: top };
   if (!s.instances.includes(candidate)) {
     return hold('not-an-instance', `the sentinels elected ${candidate}, which is not an instance of shard ${s.shard} in the description (${s.instances.join(', ')}); not pointing the proxy there`, false);

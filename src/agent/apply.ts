@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { readProcStat } from '../engine/index.js';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { readPoolServers, renderNutcrackerYml, ringDifferences, setServerAddresses } from '../render/index.js';
 import { atomicWriteFile, checkNutcrackerConf, isAlive } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
 
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
+import { sha256 } from '../sha256.js';
+
+export { sha256 };
 
 /** The config the agent edits, with where it came from. */
 export interface BaseConfig {
@@ -398,15 +398,9 @@ function parseOwner(text: string | null): { pid: number; ticks: number } | null 
   return m ? { pid: Number(m[1]), ticks: Number(m[2] ?? 0) } : null;
 }
 
-/** A process's start time in clock ticks since boot (/proc/PID/stat field 22): with the PID, an identity. */
+/** A process's start time in clock ticks since boot: with the PID, an identity. */
 function startTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const n = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(n) ? n : null;
-  } catch {
-    return null;
-  }
+  return readProcStat(pid)?.startTicks ?? null;
 }
 
 function ageMs(path: string): number {

@@ -9,9 +9,5 @@ export { fileEventSink, memoryEventSink, type EventSink } from './events.js';
 export { FastPath, type FastPathDeps } from './fast-path.js';
 export { ProxySupervisor, CONF_SHA_ENV, type RestartTimings } from './proxy.js';
 export { exponentialBackoff, SENTINEL_RECONNECT, APPLY_RETRY, type RetryPolicy, type BackoffOptions } from './retry.js';
-export { probeRole, parseResp, encodeCommand } from './role-probe.js';
-export {
-  parseSentinelEvent, parseMasterAddrReply, parseSentinelMasterReply, parseRoleReply, isHost, parsePort,
-  type SentinelEvent, type SentinelMasterInfo, type RoleInfo,
-} from './sentinel-parse.js';
+export { probeRole } from './role-probe.js';
 export { parseNotifyArgs, runNotify, NOTIFY_EXIT, type NotifyArgs, type NotifyResult } from './notify.js';

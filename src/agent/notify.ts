@@ -4,7 +4,7 @@ import { ConfigApplier } from './apply.js';
 import type { EventSink } from './events.js';
 import { ProxySupervisor } from './proxy.js';
 import { probeRole } from './role-probe.js';
-import { isHost, isName, joinAddress, parsePort } from './sentinel-parse.js';
+import { isHost, isName, joinAddress, parsePort } from '../engine/index.js';
 
 /**
  * `redis-shard notify`: Sentinel's client-reconfig-script. Sentinel runs it with

@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { processStartMs } from '../engine/index.js';
 import { EnvironmentError } from '../errors.js';
 import { canBind, waitFor, nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
 import { mustParseAddress, proxyPaths, type Topology } from '../topology/index.js';
@@ -122,21 +123,6 @@ function envOf(pid: number): Record<string, string> {
     return out;
   } catch {
     return {};
-  }
-}
-
-/** Wall-clock start of a process, from /proc (Linux): boot-relative start ticks against /proc/uptime. */
-export function processStartMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[19]);
-    const uptimeS = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-    if (!Number.isFinite(ticks) || !Number.isFinite(uptimeS)) return null;
-    // CLK_TCK is 100 on every Linux platform Node supports.
-    return Date.now() - (uptimeS * 1000 - (ticks / 100) * 1000);
-  } catch {
-    return null;
   }
 }
 

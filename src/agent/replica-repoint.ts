@@ -1,3 +1,4 @@
+import { parseRoleReply } from '../engine/index.js';
 import { redisClient } from '../runtime/index.js';
 import type { Topology } from '../topology/index.js';
 import type { EventSink } from './events.js';
@@ -31,9 +32,10 @@ export async function repointReplicas(
     others.map(async (addr) => {
       const c = redisClient(addr, password, { timeoutMs: 300 });
       try {
-        const role = (await c.call('ROLE')) as unknown[];
-        const following = `${String(role[1])}:${String(role[2])}`;
-        if (role[0] !== 'slave' || following !== from) return `${addr}: left alone (${String(role[0])} of ${following})`;
+        const role = parseRoleReply(await c.call('ROLE'));
+        if ('error' in role) return `${addr}: left alone (${role.error})`;
+        const following = role.role === 'slave' ? role.master : null;
+        if (following !== from) return `${addr}: left alone (${role.role}${following ? ` of ${following}` : ''})`;
         await c.call('REPLICAOF', toHost, toPort);
         // Persist it as Sentinel would, so a restart right now does not go back to the dead master.
         await c.call('CONFIG', 'REWRITE').catch(() => undefined);

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
+import { askShards, describeFailure } from '../engine/index.js';
 import { mustParseAddress } from '../topology/index.js';
 import type { SentinelAnswer } from './analyze.js';
 import type { RetryPolicy } from './retry.js';
-import { parseMasterAddrReply, parseSentinelMasterReply } from './sentinel-parse.js';
 
 export interface SentinelLinkHandlers {
   /** A published event (pmessage): channel is the event type. */
@@ -88,23 +88,17 @@ export class SentinelLink {
       for (const name of shards) out.set(name, { sentinel: this.addr, ok: false, error: `not connected (${this.lastError})` });
       return out;
     }
-    await Promise.all(
-      shards.map(async (name) => {
-        try {
-          const [addrReply, masterReply] = await Promise.all([
-            this.cmd.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name),
-            this.cmd.call('SENTINEL', 'MASTER', name),
-          ]);
-          const a = parseMasterAddrReply(addrReply);
-          if ('error' in a) return void out.set(name, { sentinel: this.addr, ok: false, error: a.error });
-          const m = parseSentinelMasterReply(masterReply);
-          if ('error' in m) return void out.set(name, { sentinel: this.addr, ok: false, error: `SENTINEL MASTER: ${m.error}` });
-          out.set(name, { sentinel: this.addr, ok: true, addr: a.addr, epoch: m.configEpoch, failoverInProgress: m.failoverInProgress });
-        } catch (e) {
-          out.set(name, { sentinel: this.addr, ok: false, error: (e as Error).message });
-        }
-      }),
-    );
+    // The same question and parsers as every other caller (engine/sentinel-query.ts), over this long-lived link.
+    const answers = await askShards((...args) => this.cmd.call(args[0]!, ...args.slice(1)), shards);
+    for (const name of shards) {
+      const a = answers[name]!;
+      out.set(
+        name,
+        a.ok
+          ? { sentinel: this.addr, ok: true, addr: a.addr, epoch: a.epoch, failoverInProgress: a.failoverInProgress }
+          : { sentinel: this.addr, ok: false, error: describeFailure(a.failure) },
+      );
+    }
     return out;
   }
 

@@ -14,4 +14,5 @@ export {
   type RingOptions,
   type ServerSpec,
 } from './ring.js';
-export { ringFromNutcrackerYml, parseServerLine, type NutcrackerRing, type NutcrackerServer } from './nutcracker-yml.js';
+export { ringFromNutcrackerYml, type NutcrackerRing, type NutcrackerServer } from './nutcracker-yml.js';
+export { parseServerLine } from '../engine/nutcracker-servers.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { parseMasterAddrReply, parseRoleReply, parseSentinelEvent, parseSentinelMasterReply, type RoleInfo } from '../agent/index.js';
+import { answerOf, describeFailure, elect, majorityOf as majorityOfCount, parseRoleReply, parseSentinelEvent, querySentinels, votesFor, type RoleInfo } from '../engine/index.js';
 import { readPoolServers } from '../render/index.js';
 import { localParts, notReadyReason, redisClient, withClient } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ShardSpec, type Topology } from '../topology/index.js';
@@ -15,73 +15,44 @@ export type SentinelAnswer = { addr: string; configEpoch: number; failoverInProg
 
 export interface ShardView {
   shard: string;
-  /** The address a majority of all listed sentinels report, or null. */
+  /** The elected master (engine/election.ts: majority of all listed sentinels, highest config-epoch), or null. */
   master: string | null;
+  /** Sentinels reporting the elected master (0 when none is elected). */
   votes: number;
   /** Highest config-epoch any sentinel reports for the shard. */
   configEpoch: number | null;
   /** Whether every sentinel answered, with the same address, and none is in a failover. */
   unanimous: boolean;
+  /** Why no master is elected, or null. */
+  noMaster: string | null;
   answers: Record<string, SentinelAnswer>;
 }
 
 export function majorityOf(topo: Topology): number {
-  return Math.floor(topo.sentinel.instances.length / 2) + 1;
+  return majorityOfCount(topo.sentinel.instances.length);
 }
 
-/** Asks every sentinel for each shard's master (GET-MASTER-ADDR-BY-NAME) and its config-epoch (SENTINEL MASTER). */
+/** Asks every sentinel for each shard's master and config-epoch (the one query), and elects each shard's master. */
 export async function sentinelView(topo: Topology, password: string | null, timeoutMs = 500): Promise<Record<string, ShardView>> {
-  const perSentinel = await Promise.all(
-    topo.sentinel.instances.map(async (s) => {
-      try {
-        return await withClient(
-          s,
-          password,
-          async (c) => {
-            const out: Record<string, SentinelAnswer> = {};
-            for (const shard of topo.shards) {
-              const [addrReply, masterReply] = await Promise.all([
-                c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard.name),
-                c.call('SENTINEL', 'MASTER', shard.name),
-              ]);
-              const a = parseMasterAddrReply(addrReply);
-              const m = parseSentinelMasterReply(masterReply);
-              if ('error' in a) out[shard.name] = { error: a.error };
-              else if ('error' in m) out[shard.name] = { error: m.error };
-              else out[shard.name] = { addr: a.addr, configEpoch: m.configEpoch, failoverInProgress: m.failoverInProgress };
-            }
-            return out;
-          },
-          { timeoutMs },
-        );
-      } catch (e) {
-        const error = (e as Error).message;
-        return Object.fromEntries(topo.shards.map((sh) => [sh.name, { error }])) as Record<string, SentinelAnswer>;
-      }
-    }),
-  );
-  const need = majorityOf(topo);
+  const reports = await querySentinels(topo.sentinel.instances, topo.shards.map((s) => s.name), password, timeoutMs);
   const views: Record<string, ShardView> = {};
   for (const shard of topo.shards) {
     const answers: Record<string, SentinelAnswer> = {};
-    const votes = new Map<string, number>();
     let epoch: number | null = null;
-    topo.sentinel.instances.forEach((s, i) => {
-      const a = perSentinel[i]![shard.name]!;
-      answers[s] = a;
-      if ('addr' in a) {
-        votes.set(a.addr, (votes.get(a.addr) ?? 0) + 1);
-        epoch = Math.max(epoch ?? 0, a.configEpoch);
-      }
-    });
-    const best = [...votes.entries()].sort((x, y) => y[1] - x[1])[0];
+    for (const r of reports) {
+      const a = answerOf(r, shard.name);
+      answers[r.sentinel] = a.ok ? { addr: a.addr, configEpoch: a.epoch, failoverInProgress: a.failoverInProgress } : { error: describeFailure(a.failure) };
+      if (a.ok) epoch = Math.max(epoch ?? 0, a.epoch);
+    }
+    const e = elect(votesFor(reports, shard.name), topo.sentinel.instances.length);
     const all = Object.values(answers);
     views[shard.name] = {
       shard: shard.name,
-      master: best && best[1] >= need ? best[0] : null,
-      votes: best?.[1] ?? 0,
+      master: e.ok ? e.master : null,
+      votes: e.ok ? e.agreeing : 0,
       configEpoch: epoch,
-      unanimous: best !== undefined && best[1] === topo.sentinel.instances.length && all.every((a) => 'addr' in a && !a.failoverInProgress),
+      unanimous: e.ok && e.agreeing === topo.sentinel.instances.length && all.every((a) => 'addr' in a && !a.failoverInProgress),
+      noMaster: e.ok ? null : `${e.reason}: ${e.detail}`,
       answers,
     };
   }

@@ -2,8 +2,8 @@
 export * from './status.js';
 export { statusText, renderStatusText } from './status-text.js';
 export * from './data.js';
-export { askSentinels, sentinelMajority, type SentinelView, type SentinelShardView, type MasterVerdict } from './sentinel-view.js';
-export { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
+export { askSentinels, sentinelVerdict, type SentinelView, type SentinelShardView, type MasterVerdict } from './sentinel-view.js';
+export { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
 export * from './bench-throughput.js';
 export * from './doctor.js';
 export { startAgentHttp, type AgentHttp } from './observe.js';

@@ -2,7 +2,7 @@
  * Where keys live: the shard twemproxy sends each key to (hashring, from the description's proxy settings)
  * and that shard's current master (from the sentinels, falling back to the description).
  */
-import { Redis } from 'ioredis';
+import { elect, querySentinels, votesFor } from '../engine/index.js';
 import { InvalidInputError } from '../errors.js';
 import { buildRing, ringFromNutcrackerYml, RingConfigError, type NutcrackerRing, type Ring } from '../hashring/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
@@ -31,8 +31,10 @@ export interface LocatedKey {
   ringName: string;
   /** host:port of the shard's current master. */
   master: string;
-  /** 'description' when no sentinel answered for the shard and the configured master is shown instead. */
+  /** 'description' when the sentinels elect no master for the shard and the configured master is shown instead. */
   masterSource: MasterSource;
+  /** Why the sentinels elect no master (absent with --no-sentinel or when one is elected). */
+  noElection?: string;
 }
 
 export interface LocateOptions {
@@ -51,7 +53,9 @@ export async function locateKeys(topo: Topology, keys: Buffer[], opts: LocateOpt
   }
   const shardOf = keys.map((k) => ring.locate(k));
   const wanted = [...new Set(shardOf)].map((i) => topo.shards[i]!.name);
-  const masters = opts.noSentinel ? new Map<string, string>() : await mastersFromSentinels(topo, wanted, opts.timeoutMs ?? 500);
+  const { masters, why } = opts.noSentinel
+    ? { masters: new Map<string, string>(), why: new Map<string, string>() }
+    : await mastersFromSentinels(topo, wanted, opts.timeoutMs ?? 500);
   return keys.map((key, i) => {
     const shardIndex = shardOf[i]!;
     const shard = topo.shards[shardIndex]!;
@@ -63,85 +67,26 @@ export async function locateKeys(topo: Topology, keys: Buffer[], opts: LocateOpt
       ringName: ring.names[shardIndex]!,
       master: fromSentinel ?? shard.master,
       masterSource: fromSentinel !== undefined ? 'sentinel' : 'description',
+      ...(why.has(shard.name) ? { noElection: why.get(shard.name)! } : {}),
     };
   });
 }
 
 /**
- * Asks every sentinel for each shard's master and keeps, per shard, the address most sentinels report.
- * A shard no sentinel answers for is left out (the caller falls back to the description).
+ * Each shard's master as the sentinels elect it (the one query, the one rule). A shard without an elected
+ * master is left out, with the reason: the caller falls back to the description and says why.
  */
-export async function mastersFromSentinels(topo: Topology, shards: string[], timeoutMs: number): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (shards.length === 0) return out;
-  const password = readPassword(topo);
-  const answers = await Promise.all(topo.sentinel.instances.map((addr) => askSentinel(addr, shards, password, timeoutMs)));
+export async function mastersFromSentinels(topo: Topology, shards: string[], timeoutMs: number): Promise<{ masters: Map<string, string>; why: Map<string, string> }> {
+  const masters = new Map<string, string>();
+  const why = new Map<string, string>();
+  if (shards.length === 0) return { masters, why };
+  const reports = await querySentinels(topo.sentinel.instances, shards, readPassword(topo), timeoutMs);
   for (const shard of shards) {
-    const votes = new Map<string, number>();
-    for (const a of answers) {
-      const m = a.get(shard);
-      if (m !== undefined) votes.set(m, (votes.get(m) ?? 0) + 1);
-    }
-    let best: string | undefined;
-    let bestVotes = 0;
-    for (const [m, v] of votes) {
-      if (v > bestVotes) {
-        best = m;
-        bestVotes = v;
-      }
-    }
-    if (best !== undefined) out.set(shard, best);
+    const e = elect(votesFor(reports, shard), topo.sentinel.instances.length);
+    if (e.ok) masters.set(shard, e.master);
+    else why.set(shard, e.detail);
   }
-  return out;
-}
-
-async function askSentinel(addr: string, shards: string[], password: string | null, timeoutMs: number): Promise<Map<string, string>> {
-  const colon = addr.lastIndexOf(':');
-  const host = addr.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(addr.slice(colon + 1));
-  const client = new Redis({
-    host,
-    port,
-    lazyConnect: true,
-    enableReadyCheck: false,
-    disableClientInfo: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-    disconnectTimeout: timeoutMs,
-    ...(password !== null ? { password } : {}),
-  });
-  // A sentinel that is down is expected here; its error is the absence of an answer, not a crash.
-  client.on('error', () => {});
-  const found = new Map<string, string>();
-  // One deadline for connect and replies. Not ioredis's commandTimeout: its timers outlive the replies and
-  // would keep a short-lived CLI process alive after it has printed its answer.
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), timeoutMs);
-  });
-  try {
-    const replies = await Promise.race([
-      client.connect().then(() => Promise.all(
-        shards.map((s) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', s).catch(() => null)),
-      )),
-      deadline,
-    ]);
-    replies?.forEach((r, i) => {
-      if (Array.isArray(r) && r.length === 2) {
-        const h = String(r[0]);
-        found.set(shards[i]!, h.includes(':') ? `[${h}]:${String(r[1])}` : `${h}:${String(r[1])}`);
-      }
-    });
-  } catch {
-    // Unreachable or refusing: this sentinel contributes no answers.
-  } finally {
-    clearTimeout(timer);
-    // After a refused connect the socket is already closed; ioredis's disconnect would still arm a
-    // 2 s (disconnectTimeout) timer waiting for a close that never comes, holding the process open.
-    if (client.status !== 'end') client.disconnect();
-  }
-  return found;
+  return { masters, why };
 }
 
 export interface LocatedInFile {

@@ -4,18 +4,8 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
-export type BindResult = { free: true } | { free: false; code: string };
-
-/** Tries to listen on host:port (exclusively) and closes again at once. */
-export function tryBind(host: string, port: number): Promise<BindResult> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', (e: NodeJS.ErrnoException) => resolve({ free: false, code: e.code ?? 'error' }));
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve({ free: true })));
-  });
-}
+export { tryBind, type BindResult } from '../runtime/index.js';
 
 /**
  * What `ss -tanp` says holds the port: a listener first, else a connection using it as its local port (an

@@ -1,100 +1,74 @@
 /**
- * What the sentinels say about each shard: every sentinel is asked on its own (a sentinel that is down or slow
- * costs one timeout, in parallel), and the shard's master is what a majority of the answering sentinels report.
+ * What the sentinels say about each shard, for status: the one query (engine/sentinel-query.ts) reshaped per
+ * sentinel, the election's master (engine/election.ts), and, for display only, how the answers split.
  */
-import { pairsToObject } from '../runtime/index.js';
-import { formatAddress, type Topology } from '../topology/index.js';
-import { probe, shortError } from './probe.js';
+import { elect, pluralityView, querySentinels, describeFailure, type Election, type Vote } from '../engine/index.js';
+import type { Topology } from '../topology/index.js';
+import { shortError } from './probe.js';
 
 export { shortError };
 
 export interface SentinelShardView {
   /** GET-MASTER-ADDR-BY-NAME: the address this sentinel hands out now (the new one right after a promotion). */
   master: string | null;
+  /** SENTINEL MASTER config-epoch: bumped by every failover; null when the sentinel gave no usable answer for the shard. */
+  configEpoch: number | null;
   /** SENTINEL MASTER flags (master, s_down, o_down, failover_in_progress, ...); empty when not monitored. */
   flags: string[];
   /** Replicas and other sentinels this sentinel knows for the shard. */
   replicas: number | null;
   otherSentinels: number | null;
-  /** SENTINEL MASTER config-epoch: bumped by every failover; sentinels that agree report the same. */
-  configEpoch: number | null;
+  /** Why there is no answer for this shard (not monitored, bad reply...). */
+  error?: string;
 }
 
 export interface SentinelView {
   addr: string;
   up: boolean;
-  /** Why it is not up (connection refused, timeout, NOAUTH...). */
+  /** Why it is not up (connection refused, timeout, refuses our password...). */
   error?: string;
   /** By shard name; a shard this sentinel does not monitor has master null. */
   shards: Record<string, SentinelShardView>;
 }
 
 export async function askSentinels(topo: Topology, password: string | null, timeoutMs = 500): Promise<SentinelView[]> {
-  return Promise.all(topo.sentinel.instances.map((addr) => askSentinel(addr, topo.shards.map((s) => s.name), password, timeoutMs)));
-}
-
-async function askSentinel(addr: string, shards: string[], password: string | null, timeoutMs: number): Promise<SentinelView> {
-  try {
-    return await probe(addr, password, timeoutMs, async (c) => {
-      const pipe = c.pipeline();
-      for (const s of shards) {
-        pipe.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', s);
-        pipe.call('SENTINEL', 'MASTER', s);
-      }
-      const replies = (await pipe.exec()) ?? [];
-      const out: Record<string, SentinelShardView> = {};
-      shards.forEach((s, i) => {
-        const [addrErr, addrReply] = replies[2 * i] ?? [null, null];
-        const [masterErr, masterReply] = replies[2 * i + 1] ?? [null, null];
-        const info = !masterErr && Array.isArray(masterReply) ? pairsToObject(masterReply as string[]) : {};
-        out[s] = {
-          master: addrErr ? null : masterAddress(addrReply),
-          flags: info.flags ? info.flags.split(',') : [],
-          replicas: info['num-slaves'] !== undefined ? Number(info['num-slaves']) : null,
-          otherSentinels: info['num-other-sentinels'] !== undefined ? Number(info['num-other-sentinels']) : null,
-          configEpoch: info['config-epoch'] !== undefined ? Number(info['config-epoch']) : null,
-        };
-      });
-      // A sentinel that refuses every command (NOAUTH, wrong password) is not answering.
-      const first = replies[0]?.[0];
-      if (first && replies.every(([e]) => e)) throw first;
-      return { addr, up: true, shards: out };
-    });
-  } catch (e) {
-    return { addr, up: false, error: shortError(e), shards: {} };
-  }
-}
-
-function masterAddress(reply: unknown): string | null {
-  if (!Array.isArray(reply) || reply.length !== 2) return null;
-  const port = Number(reply[1]);
-  if (!Number.isInteger(port)) return null;
-  return formatAddress({ host: String(reply[0]), port });
+  const names = topo.shards.map((s) => s.name);
+  const reports = await querySentinels(topo.sentinel.instances, names, password, timeoutMs);
+  return reports.map((r): SentinelView => {
+    if (!r.ok) return { addr: r.sentinel, up: false, error: describeFailure(r.failure), shards: {} };
+    const shards: Record<string, SentinelShardView> = {};
+    for (const name of names) {
+      const a = r.shards[name]!;
+      shards[name] = a.ok
+        ? { master: a.addr, configEpoch: a.epoch, flags: a.flags, replicas: a.replicas, otherSentinels: a.otherSentinels }
+        : { master: null, configEpoch: null, flags: [], replicas: null, otherSentinels: null, error: describeFailure(a.failure) };
+    }
+    return { addr: r.sentinel, up: true, shards };
+  });
 }
 
 export interface MasterVerdict {
-  /** The address more than half of the answering sentinels report; null when none answers or they split evenly. */
+  /** The elected master (majority of all configured sentinels, highest config-epoch), or null. */
   master: string | null;
+  /** The election itself, with the reason when there is no master. */
+  election: Election;
   /** How many sentinels reported an address for this shard. */
   answering: number;
-  /** Votes per reported address, most first. */
+  /** Votes per reported address, most first: the plurality view, for display only. */
   votes: Array<{ addr: string; sentinels: number }>;
   /** Every answering sentinel reports the same address. */
   unanimous: boolean;
 }
 
-/** The sentinels' answer for one shard: the majority of those that answered. Pure, for unit tests. */
-export function sentinelMajority(views: SentinelView[], shard: string): MasterVerdict {
-  const counts = new Map<string, number>();
-  let answering = 0;
-  for (const v of views) {
-    const m = v.up ? v.shards[shard]?.master : null;
-    if (!m) continue;
-    answering++;
-    counts.set(m, (counts.get(m) ?? 0) + 1);
-  }
-  const votes = [...counts.entries()].map(([addr, sentinels]) => ({ addr, sentinels })).sort((a, b) => b.sentinels - a.sentinels);
-  const best = votes[0];
-  const master = best && best.sentinels * 2 > answering ? best.addr : null;
-  return { master, answering, votes, unanimous: votes.length === 1 };
+/** The sentinels' answer for one shard: the election over every view (one per configured sentinel). Pure. */
+export function sentinelVerdict(views: SentinelView[], shard: string): MasterVerdict {
+  const votes: Vote[] = views.map((v) => {
+    const s = v.up ? v.shards[shard] : undefined;
+    return s && s.master !== null && s.configEpoch !== null
+      ? { sentinel: v.addr, ok: true, addr: s.master, epoch: s.configEpoch, failoverInProgress: s.flags.includes('failover_in_progress') }
+      : { sentinel: v.addr, ok: false, error: v.error ?? s?.error ?? 'no answer' };
+  });
+  const election = elect(votes, views.length);
+  const plurality = pluralityView(votes);
+  return { master: election.ok ? election.master : null, election, ...plurality };
 }

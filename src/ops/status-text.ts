@@ -53,7 +53,7 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
       ? `master ${s.master} (${agreeing}/${sentinels} sentinels)`
       : s.sentinelsAnswering === 0
         ? 'master UNKNOWN (no sentinel answers)'
-        : `master UNKNOWN (sentinels split: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
+        : `master UNKNOWN (no majority of ${sentinels} sentinels: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
   );
   if (s.proxyTarget !== null) {
     const agree = s.master === null || s.proxyTarget === s.master;

@@ -8,9 +8,9 @@ import { readPoolServers } from '../render/index.js';
 import { localParts, ourPid } from '../runtime/index.js';
 import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
-import { parseReplicationInfo, type ReplicationInfo } from './replication-info.js';
+import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
 import { probe, shortError } from './probe.js';
-import { askSentinels, sentinelMajority, type SentinelView } from './sentinel-view.js';
+import { askSentinels, sentinelVerdict, type SentinelView } from './sentinel-view.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Observations
@@ -193,8 +193,11 @@ export interface ShardStatus {
   name: string;
   /** The master a majority of the answering sentinels report; null when none answers or they split. */
   master: string | null;
+  /** How the answering sentinels split (plurality view, for display; the master is the election's). */
   sentinelVotes: Array<{ addr: string; sentinels: number }>;
   sentinelsAnswering: number;
+  /** Why no master is elected (the election's reason), or null when one is. */
+  noMasterReason: string | null;
   /** Flags a sentinel reports for this shard beyond "master" (o_down, failover_in_progress...). */
   sentinelFlags: string[];
   /** Each configured sentinel's own answer for this shard (master null: down, or does not monitor it). */
@@ -238,10 +241,10 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
   const shards = topo.shards.map((spec, shardIndex): ShardStatus => {
     const problems: string[] = [];
     const flagged = new Set<string>();
-    const verdict = sentinelMajority(o.sentinels, spec.name);
+    const verdict = sentinelVerdict(o.sentinels, spec.name);
     const master = verdict.master;
     if (verdict.answering === 0) problems.push('no sentinel reports a master');
-    else if (master === null) problems.push(`sentinels split on the master: ${verdict.votes.map((v) => `${v.addr} (${v.sentinels})`).join(', ')}`);
+    else if (master === null && !verdict.election.ok) problems.push(`no elected master: ${verdict.election.detail}`);
     else if (!verdict.unanimous) {
       const others = verdict.votes.filter((v) => v.addr !== master);
       problems.push(`sentinels disagree: ${others.map((v) => `${v.sentinels} say ${v.addr}`).join(', ')}, ${verdict.votes[0]!.sentinels} say ${master}`);
@@ -338,6 +341,7 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
       master,
       sentinelVotes: verdict.votes,
       sentinelsAnswering: verdict.answering,
+      noMasterReason: verdict.election.ok ? null : `${verdict.election.reason}: ${verdict.election.detail}`,
       sentinelFlags,
       sentinelViews: o.sentinels.map((v) => {
         const sv = v.up ? v.shards[spec.name] : undefined;

@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
 import { parseAddress } from '../topology/index.js';
-import { parseServerLine, readPoolServers } from './nutcracker.js';
+import { poolServerOf, readPoolServers } from './nutcracker.js';
 
 /**
  * Returns `yamlText` with the address of each named server of `pool` replaced, and nothing else changed:
@@ -31,8 +31,8 @@ export function setServerAddresses(yamlText: string, pool: string, addresses: Re
     if (!isScalar(node) || typeof node.value !== 'string' || !node.range) {
       throw new Error(`pool "${pool}": servers[${i}] is not a "host:port:weight [name]" line`);
     }
-    const parsed = parseServerLine(node.value);
-    if (!parsed) throw new Error(`pool "${pool}": servers[${i}]: "${node.value}" is not "host:port:weight [name]"`);
+    const parsed = poolServerOf(node.value);
+    if (typeof parsed === 'string') throw new Error(`pool "${pool}": servers[${i}]: "${node.value}" is not "host:port:weight [name]" (${parsed})`);
     if (!parsed.named) return;
     if (seen.has(parsed.name)) throw new Error(`pool "${pool}": server name "${parsed.name}" appears twice`);
     seen.add(parsed.name);

@@ -1,4 +1,5 @@
 import { parseDocument, isMap, isSeq, isScalar } from 'yaml';
+import { parseServerLine } from '../engine/nutcracker-servers.js';
 import type { Topology } from '../topology/index.js';
 
 export interface PoolServer {
@@ -50,12 +51,11 @@ export function renderNutcrackerYml(topo: Topology, masters: Record<string, stri
   return lines.join('\n') + '\n';
 }
 
-/** Parses one `host:port:weight [name]` server line as nutcracker does. */
-export function parseServerLine(line: string): PoolServer | null {
-  const m = /^(\S+):([0-9]+):([0-9]+)(?:\s+(\S+))?$/.exec(line.trim());
-  if (!m) return null;
-  const addr = `${m[1]}:${m[2]}`;
-  return { addr, weight: Number(m[3]), name: m[4] ?? addr, named: m[4] !== undefined };
+/** One server line as nutcracker reads it (engine's parser), with the ring name filled in; an error text when it is not one. */
+export function poolServerOf(line: string): PoolServer | string {
+  const parsed = parseServerLine(line);
+  if (typeof parsed === 'string') return parsed;
+  return { addr: parsed.addr, weight: parsed.weight, name: parsed.name ?? parsed.addr, named: parsed.name !== undefined };
 }
 
 /** The servers of one pool of a nutcracker.yml (the first pool when none is named). */
@@ -71,8 +71,8 @@ export function readPoolServers(yamlText: string, pool?: string): PoolServer[] {
   if (!isSeq(servers)) throw new Error(`pool "${poolName}": servers is missing or not a list`);
   return servers.items.map((s, i) => {
     const text = isScalar(s) ? String(s.value) : '';
-    const parsed = parseServerLine(text);
-    if (!parsed) throw new Error(`pool "${poolName}": servers[${i}]: "${text}" is not "host:port:weight [name]"`);
+    const parsed = poolServerOf(text);
+    if (typeof parsed === 'string') throw new Error(`pool "${poolName}": servers[${i}]: "${text}" is not "host:port:weight [name]" (${parsed})`);
     return parsed;
   });
 }

@@ -11,3 +11,4 @@ export * from './wait.js';
 export * from './sentinel-tuning.js';
 export * from './entry-points.js';
 export * from './stack-lock.js';
+export { hasStateMarker, prepareStateDir, STATE_MARKER, writeStateMarker } from './state-dir.js';

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
 import { proxyPaths, sentinelPaths, type Topology } from '../topology/index.js';
-import { withClient } from './redis-client.js';
+import { elect, querySentinels, votesFor } from '../engine/index.js';
 
 export type MasterSource = 'sentinels' | 'sentinel-config' | 'proxy-config' | 'description';
 
 /**
  * The current master of each shard, for rendering configs of parts that start for the first time after
- * failovers: what a majority of the sentinels names, else what the sentinels last wrote in their own config
+ * failovers: what the sentinels elect (engine/election.ts), else what the sentinels last wrote in their own config
  * files (a full restart: none of them answers yet), else the proxy's config, else the description.
  */
 export async function currentMasters(
@@ -16,23 +16,7 @@ export async function currentMasters(
 ): Promise<{ masters: Record<string, string>; source: Record<string, MasterSource> }> {
   const masters: Record<string, string> = {};
   const source: Record<string, MasterSource> = {};
-  const answers = await Promise.all(
-    topo.sentinel.instances.map((s) =>
-      withClient(
-        s,
-        password,
-        async (c) => {
-          const out: Record<string, string> = {};
-          for (const shard of topo.shards) {
-            const r = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard.name)) as [string, string] | null;
-            if (Array.isArray(r) && r.length === 2) out[shard.name] = `${r[0]}:${r[1]}`;
-          }
-          return out;
-        },
-        { timeoutMs: 300 },
-      ).catch(() => ({}) as Record<string, string>),
-    ),
-  );
+  const reports = await querySentinels(topo.sentinel.instances, topo.shards.map((s) => s.name), password, 300);
   let proxyServers: Record<string, string> = {};
   const conf = proxyPaths(topo.stateDir).conf;
   if (existsSync(conf)) {
@@ -44,16 +28,11 @@ export async function currentMasters(
   }
   const recorded = sentinelConfMasters(topo);
   for (const shard of topo.shards) {
-    const votes = new Map<string, number>();
-    for (const a of answers) {
-      const m = a[shard.name];
-      if (m && shard.instances.includes(m)) votes.set(m, (votes.get(m) ?? 0) + 1);
-    }
-    // Only a majority of the configured sentinels counts: a tie or a lone answer may name a stale master, and
-    // a restarted instance would then be started as its replica.
-    const best = [...votes.entries()].sort((x, y) => y[1] - x[1])[0];
-    if (best && best[1] > topo.sentinel.instances.length / 2) {
-      masters[shard.name] = best[0];
+    // The election's rule (a majority of the configured sentinels, highest config-epoch): a tie or a lone answer
+    // may name a stale master, and a restarted instance would then be started as its replica.
+    const e = elect(votesFor(reports, shard.name), topo.sentinel.instances.length);
+    if (e.ok && shard.instances.includes(e.master)) {
+      masters[shard.name] = e.master;
       source[shard.name] = 'sentinels';
     } else if (recorded[shard.name] && shard.instances.includes(recorded[shard.name]!)) {
       masters[shard.name] = recorded[shard.name]!;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { readProcStat } from '../engine/index.js';
 import { EnvironmentError } from '../errors.js';
 import { atomicWriteFile } from './atomic-write.js';
 
@@ -75,12 +76,7 @@ export function isAlive(pid: number): boolean {
 }
 
 function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
+  return readProcStat(pid)?.state === 'Z';
 }
 
 export function readPidFile(path: string): number | null {

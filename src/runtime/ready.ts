@@ -1,3 +1,4 @@
+import { pairsToObject, parseRoleReply } from '../engine/index.js';
 import type { Topology } from '../topology/index.js';
 import type { LocalParts } from './host.js';
 import { TransientError } from '../errors.js';
@@ -5,12 +6,6 @@ import { withClient } from './redis-client.js';
 import { waitFor } from './wait.js';
 
 type Pairs = string[];
-/** SENTINEL REPLICAS / SENTINELS answer lists of flat key-value arrays. */
-export function pairsToObject(p: Pairs): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (let i = 0; i + 1 < p.length; i += 2) o[p[i]!] = p[i + 1]!;
-  return o;
-}
 
 async function answersPing(addr: string, password: string | null): Promise<boolean> {
   return withClient(addr, password, async (c) => (await c.ping()) === 'PONG', { timeoutMs: 300 }).catch(() => false);
@@ -33,11 +28,11 @@ export async function notReadyReason(topo: Topology, parts: LocalParts, password
     if (claim.length > 1) return `shard ${shard.name} has ${claim.length} instances that say they are master: ${claim.join(', ')}`;
   }
   for (const a of parts.redis) {
-    const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 })) as unknown[];
+    const role = parseRoleReply(await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 }));
+    if ('error' in role) return `${a}: ${role.error}`;
     // A replica whose master is on a host not started yet cannot link; that host's own `up` waits for it.
-    const master = `${String(role[1])}:${String(role[2])}`;
-    if (role[0] === 'slave' && role[3] !== 'connected' && redisUp.has(master)) {
-      return `replica ${a} is not linked to its master ${master} yet (${String(role[3])})`;
+    if (role.role === 'slave' && role.master !== null && role.linkState !== 'connected' && redisUp.has(role.master)) {
+      return `replica ${a} is not linked to its master ${role.master} yet (${role.linkState})`;
     }
   }
   const sentinelsUp = new Set<string>();

@@ -10,7 +10,7 @@ import { builtEntry } from './entry-points.js';
 import { requireBinary } from './binaries.js';
 import { allHosts, localParts, type LocalParts } from './host.js';
 import { acquireStackLock, describeHolder } from './stack-lock.js';
-import { prepareStateDir, STATE_MARKER as MARKER } from './state-dir.js';
+import { hasStateMarker, prepareStateDir, STATE_MARKER } from './state-dir.js';
 import { currentMasters } from './masters.js';
 import { checkNutcrackerConf, spawnNutcracker, tail, waitNutcrackerListening } from './nutcracker.js';
 import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process.js';
@@ -355,8 +355,8 @@ async function stopParts(topo: Topology, parts: LocalParts, log: (line: string) 
 function purgeStateDir(topo: Topology): boolean {
   const dir = topo.stateDir;
   if (!existsSync(dir)) return false;
-  if (!existsSync(`${dir}/${MARKER}`)) {
-    throw new InvalidInputError(`--purge: ${dir} has no ${MARKER} file, so it may not be ours; remove it yourself if it is`);
+  if (!hasStateMarker(dir)) {
+    throw new InvalidInputError(`--purge: ${dir} has no ${STATE_MARKER} file, so it may not be ours; remove it yourself if it is`);
   }
   const everything = partsOf(topo, localParts(topo), true);
   const alive = everything.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);

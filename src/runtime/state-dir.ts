@@ -2,7 +2,23 @@ import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync }
 import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 
+/**
+ * The file that says "this folder is the state dir of a redis-shard deployment": written by `up` and by
+ * `services install`, required before `down --purge` deletes anything.
+ */
 export const STATE_MARKER = '.redis-shard-state';
+
+export function hasStateMarker(stateDir: string): boolean {
+  return existsSync(join(stateDir, STATE_MARKER));
+}
+
+/** Writes the marker unless it is there; returns its path when this call created it (for an undo), else null. */
+export function writeStateMarker(stateDir: string): string | null {
+  const path = join(stateDir, STATE_MARKER);
+  if (existsSync(path)) return null;
+  writeFileSync(path, 'state directory of a redis-shard deployment\n');
+  return path;
+}
 
 /**
  * Creates the state dir (and its marker file) if needed, or says exactly why it cannot: a path that is a file,
@@ -35,8 +51,7 @@ export function prepareStateDir(dir: string): void {
   }
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
-    const marker = join(dir, STATE_MARKER);
-    if (!existsSync(marker)) writeFileSync(marker, 'state directory of a redis-shard deployment\n');
+    writeStateMarker(dir);
   } catch (e) {
     throw fail(`not writable: ${reason((e as NodeJS.ErrnoException).code, dir)}`, e);
   }

@@ -55,11 +55,18 @@ export function portAccepts(host: string, port: number, timeoutMs = 300): Promis
   });
 }
 
-/** Whether we could listen on host:port right now: nothing else holds it. */
-export function canBind(host: string, port: number): Promise<boolean> {
+export type BindResult = { free: true } | { free: false; code: string };
+
+/** Tries to listen on host:port (exclusively) and closes again at once; the error code says why not. */
+export function tryBind(host: string, port: number): Promise<BindResult> {
   return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve({ free: false, code: e.code ?? 'error' }));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve({ free: true })));
   });
+}
+
+/** Whether we could listen on host:port right now: nothing else holds it. */
+export async function canBind(host: string, port: number): Promise<boolean> {
+  return (await tryBind(host, port)).free;
 }

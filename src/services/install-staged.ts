@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import { chmodSync, chownSync, closeSync, constants, fstatSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isMap, isScalar, parseDocument } from 'yaml';
@@ -71,7 +71,7 @@ export async function installStaged(topo: Topology, opts: InstallStagedOptions =
     await checkExactBytes(target, staged);
     const previous = installed === null ? null : { text: installed, ...ownerOf(target) };
     install(target, staged, gid);
-    log(`installed ${target} (sha256 ${sha(staged).slice(0, 12)}; ${Object.entries(servers).map(([n, a]) => `${n} -> ${a}`).join(', ')})`);
+    log(`installed ${target} (sha256 ${sha256(staged).slice(0, 12)}; ${Object.entries(servers).map(([n, a]) => `${n} -> ${a}`).join(', ')})`);
     const r = await restart(topo, mode, opts.unit, previous, log);
     result = { changed: true, servers, ...r };
   }
@@ -243,8 +243,4 @@ async function restart(
     await waitNutcrackerListening(topo, s, 5000);
     throw new EnvironmentError(`nutcracker did not start on the new config (${(e as Error).message}); the previous config was put back and nutcracker restarted on it (pid ${s.pid})`, { cause: e });
   }
-}
-
-function sha(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

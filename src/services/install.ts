@@ -6,7 +6,7 @@ import {
 import { dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
-  acquireStackLock, allHosts, atomicWriteFile, checkNutcrackerConf, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary,
+  acquireStackLock, allHosts, atomicWriteFile, checkNutcrackerConf, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary, writeStateMarker,
   type LocalParts,
 } from '../runtime/index.js';
 import { agentPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
@@ -16,7 +16,6 @@ import { MARKER, renderUnits, unitNames, type UnitFile, type UnitOptions } from 
 export const DEFAULT_DEST = '/etc/systemd/system';
 export const DEFAULT_USER = 'redis-shard';
 export const DEFAULT_PREFIX = 'redis-shard';
-const STATE_MARKER = '.redis-shard-state';
 
 export interface ServicesOptions {
   /** Act as this host of the description (default: this machine's addresses). */
@@ -225,11 +224,8 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
     const createdStateDir = !existsSync(topo.stateDir);
     mkdirSync(topo.stateDir, { recursive: true });
     if (createdStateDir) undo.push(() => rmSync(topo.stateDir, { recursive: true, force: true }));
-    const marker = join(topo.stateDir, STATE_MARKER);
-    if (!existsSync(marker)) {
-      writeFileSync(marker, 'state directory of a redis-shard deployment\n');
-      undo.push(() => rmSync(marker, { force: true }));
-    }
+    const marker = writeStateMarker(topo.stateDir);
+    if (marker !== null) undo.push(() => rmSync(marker, { force: true }));
     // One command at a time changes a stack: not beside an up, a down or a reshard of the same state dir.
     lock = await acquireStackLock(topo.stateDir, 'services install', { waitMs: 10_000, onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`) });
     const password = readPassword(topo);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { answerOf, elect, pairsToObject, querySentinels, votesFor } from '../../src/engine/index.js';
 import { readPoolServers } from '../../src/render/index.js';
-import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
+import { canBind, ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
 import { agentPaths, proxyPaths, redisPaths, type DescriptionInput, type Topology } from '../../src/topology/index.js';
 
 /** Helpers shared by the agent's integration tests. */
@@ -27,39 +28,26 @@ export function proxyServers(topo: Topology, path = proxyPaths(topo.stateDir).co
   return Object.fromEntries(readPoolServers(readFileSync(path, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
 }
 
-/** What each sentinel answers for the shard (null when it does not answer). */
+/** What each sentinel answers for the shard (null when it does not answer): the one query of engine/. */
 export async function sentinelView(topo: Topology, shard: string): Promise<Array<string | null>> {
-  return Promise.all(
-    topo.sentinel.instances.map(async (s) => {
-      const c = redisClient(s, null, { timeoutMs: 300 });
-      try {
-        const r = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard)) as [string, string] | null;
-        return r ? `${r[0]}:${r[1]}` : null;
-      } catch {
-        return null;
-      } finally {
-        c.disconnect();
-      }
-    }),
-  );
+  const reports = await querySentinels(topo.sentinel.instances, [shard], null, 300);
+  return reports.map((r) => {
+    const a = answerOf(r, shard);
+    return a.ok ? a.addr : null;
+  });
 }
 
-/** The address a majority of all sentinels report, or null. */
+/** The elected master (engine's election: majority of all sentinels, highest config-epoch), or null. */
 export async function majorityMaster(topo: Topology, shard: string): Promise<string | null> {
-  const view = await sentinelView(topo, shard);
-  const counts = new Map<string, number>();
-  for (const v of view) if (v) counts.set(v, (counts.get(v) ?? 0) + 1);
-  for (const [addr, n] of counts) if (n > topo.sentinel.instances.length / 2) return addr;
-  return null;
+  const reports = await querySentinels(topo.sentinel.instances, [shard], null, 300);
+  const e = elect(votesFor(reports, shard), topo.sentinel.instances.length);
+  return e.ok ? e.master : null;
 }
 
 export async function sentinelMasterInfo(topo: Topology, sentinel: string, shard: string): Promise<Record<string, string>> {
   const c = redisClient(sentinel, null, { timeoutMs: 500 });
   try {
-    const flat = (await c.call('SENTINEL', 'MASTER', shard)) as string[];
-    const o: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]!] = flat[i + 1]!;
-    return o;
+    return pairsToObject(await c.call('SENTINEL', 'MASTER', shard));
   } finally {
     c.disconnect();
   }
@@ -140,13 +128,7 @@ export async function diagnose(topo: Topology): Promise<string> {
  * this file from failing on that.
  */
 export async function pickFreePorts(from: number, to: number, n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const free = (port: number) =>
-    new Promise<boolean>((res) => {
-      const srv = createServer();
-      srv.once('error', () => res(false));
-      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => res(true)));
-    });
+  const free = (port: number) => canBind('127.0.0.1', port);
   const all = Array.from({ length: to - from + 1 }, (_, i) => from + i).sort(() => Math.random() - 0.5);
   const out: number[] = [];
   for (const p of all) {

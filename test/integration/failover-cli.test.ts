@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
+import { canBind, ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
 import { sentinelView, SwitchWatch, type SwitchSeen } from '../../src/ops/failover-observe.js';
 import { agentPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, testDescription, type TestStack } from '../support/stack.js';
@@ -18,15 +17,9 @@ const USED = [0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31];
  */
 const DOWN_AFTER_MS = 1000;
 async function freeBase(): Promise<number> {
-  const canBind = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
-    });
   for (let base = 11000 + Math.floor(Math.random() * 50); base + 31 <= 12999; base += 3) {
     let free = true;
-    for (const off of USED) if (free) free = await canBind(base + off);
+    for (const off of USED) if (free) free = await canBind('127.0.0.1', base + off);
     if (free) return base;
   }
   throw new Error('no free base in 11000-12999');

@@ -1,3 +1,4 @@
+import { parseRoleReply } from '../../src/engine/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { isAlive, ourPid, portAccepts, redisClient, waitFor, withClient } from '../../src/runtime/index.js';
@@ -78,8 +79,8 @@ describe('two hosts', () => {
       async () => {
         const m = proxyServers().s2;
         if (m === B(10)) return undefined;
-        const role = (await withClient(m!, null, (c) => c.call('ROLE'), { timeoutMs: 500 })) as unknown[];
-        return role[0] === 'master' ? m : undefined;
+        const role = parseRoleReply(await withClient(m!, null, (c) => c.call('ROLE'), { timeoutMs: 500 }));
+        return 'role' in role && role.role === 'master' ? m : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'the proxy config to point s2 at its new master' },
     );

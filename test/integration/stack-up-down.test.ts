@@ -1,3 +1,4 @@
+import { parseRoleReply } from '../../src/engine/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,9 +62,7 @@ describe('up / down through the CLI', () => {
     expect(r.stdout).toMatch(/started 1 processes, 10 were already running/);
     const c = redisClient(addr, null);
     try {
-      const role = (await c.call('ROLE')) as unknown[];
-      expect(role[0]).toBe('slave');
-      expect(`${role[1]}:${role[2]}`).toBe(`127.0.0.1:${BASE}`);
+      expect(parseRoleReply(await c.call('ROLE'))).toMatchObject({ role: 'slave', master: `127.0.0.1:${BASE}` });
     } finally {
       c.disconnect();
     }

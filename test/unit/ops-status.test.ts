@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeStatus as analyze, type InstanceObservation, type Observations } from '../../src/ops/status.js';
-import { parseReplicationInfo } from '../../src/ops/replication-info.js';
-import { sentinelMajority, type SentinelView } from '../../src/ops/sentinel-view.js';
+import { parseReplicationInfo } from '../../src/engine/index.js';
+import { sentinelVerdict, type SentinelView } from '../../src/ops/sentinel-view.js';
 import { fromObject } from '../../src/topology/index.js';
 
 const topo = fromObject(
@@ -30,10 +30,10 @@ const replica = (addr: string, of: string, over: Partial<{ linkUp: boolean; offs
   replication: { role: 'replica', masterAddr: of, linkUp: over.linkUp ?? true, syncing: false, lastIoSeconds: 0, offset: over.offset ?? 100 },
 });
 const down = (addr: string): InstanceObservation => ({ addr, up: false, error: 'connection refused' });
-const sentinel = (addr: string, masters: Record<string, string | null>): SentinelView => ({
+const sentinel = (addr: string, masters: Record<string, string | null>, epoch = 1): SentinelView => ({
   addr,
   up: true,
-  shards: Object.fromEntries(Object.entries(masters).map(([k, m]) => [k, { master: m, flags: ['master'], replicas: 2, otherSentinels: 2, configEpoch: 0 }])),
+  shards: Object.fromEntries(Object.entries(masters).map(([k, m]) => [k, { master: m, configEpoch: epoch, flags: ['master'], replicas: 2, otherSentinels: 2 }])),
 });
 
 /** A healthy world; each test changes one thing. */
@@ -95,7 +95,8 @@ describe('status analysis', () => {
 
   it('one sentinel disagreeing is flagged; the majority still names the master', () => {
     const o = world();
-    o.sentinels[2] = sentinel('127.0.0.1:3002', { s1: '127.0.0.1:1001', s2: '127.0.0.1:2000' });
+    // A sentinel still on an older config-epoch: the majority at the highest epoch is elected.
+    o.sentinels[2] = sentinel('127.0.0.1:3002', { s1: '127.0.0.1:1001', s2: '127.0.0.1:2000' }, 0);
     const r = analyze(topo, o);
     expect(r.shards[0]!.master).toBe('127.0.0.1:1000');
     expect(r.problems).toEqual(['s1: sentinels disagree: 1 say 127.0.0.1:1001, 2 say 127.0.0.1:1000']);
@@ -157,15 +158,29 @@ describe('status analysis', () => {
   });
 });
 
-describe('sentinel majority', () => {
-  const v = (m: string | null, up = true): SentinelView => ({ addr: 'x', up, shards: up ? { s1: { master: m, flags: [], replicas: null, otherSentinels: null, configEpoch: null } } : {} });
-  it('takes the address more than half of the answering sentinels report', () => {
-    expect(sentinelMajority([v('a'), v('a'), v('b')], 's1')).toMatchObject({ master: 'a', answering: 3, unanimous: false });
-    expect(sentinelMajority([v('a'), v(null, false), v(null, false)], 's1')).toMatchObject({ master: 'a', answering: 1, unanimous: true });
+describe('sentinel verdict', () => {
+  const v = (m: string | null, up = true, epoch = 0): SentinelView => ({
+    addr: 'x',
+    up,
+    shards: up ? { s1: { master: m, configEpoch: m === null ? null : epoch, flags: [], replicas: null, otherSentinels: null } } : {},
+  });
+  it('elects the address a majority of the configured sentinels report', () => {
+    expect(sentinelVerdict([v('a', true, 1), v('a', true, 1), v('b', true, 0)], 's1')).toMatchObject({ master: 'a', answering: 3, unanimous: false });
+  });
+  it('sentinels at the same config-epoch naming different masters elect nobody', () => {
+    expect(sentinelVerdict([v('a'), v('a'), v('b')], 's1')).toMatchObject({ master: null, election: { reason: 'epoch-conflict' } });
+  });
+  it('is null when only a minority answers, however unanimous (status no longer names a master the agent would hold on)', () => {
+    const r = sentinelVerdict([v('a'), v(null, false), v(null, false)], 's1');
+    expect(r).toMatchObject({ master: null, answering: 1, unanimous: true, election: { ok: false, reason: 'no-majority' } });
+  });
+  it('follows the highest config-epoch', () => {
+    expect(sentinelVerdict([v('a', true, 1), v('b', true, 2), v('b', true, 2)], 's1').master).toBe('b');
+    expect(sentinelVerdict([v('a', true, 3), v('b', true, 2), v('b', true, 2)], 's1')).toMatchObject({ master: null, election: { reason: 'waiting-for-majority' } });
   });
   it('is null when none answers or they split evenly', () => {
-    expect(sentinelMajority([v(null, false), v(null)], 's1').master).toBeNull();
-    expect(sentinelMajority([v('a'), v('b')], 's1').master).toBeNull();
+    expect(sentinelVerdict([v(null, false), v(null)], 's1').master).toBeNull();
+    expect(sentinelVerdict([v('a'), v('b')], 's1').master).toBeNull();
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import {
-  parseServerLine, readPoolServers, renderNutcrackerYml, renderRedisConf, renderSentinelConf,
+  poolServerOf, readPoolServers, renderNutcrackerYml, renderRedisConf, renderSentinelConf,
 } from '../../src/render/index.js';
 import { parseTopology } from '../../src/topology/index.js';
 
@@ -72,9 +72,11 @@ describe('nutcracker.yml', () => {
   });
 
   it('parses server lines as nutcracker does', () => {
-    expect(parseServerLine('10.0.0.1:6379:2')).toEqual({ name: '10.0.0.1:6379', addr: '10.0.0.1:6379', weight: 2, named: false });
-    expect(parseServerLine('10.0.0.1:6379:1 shard-a')).toMatchObject({ name: 'shard-a', named: true });
-    expect(parseServerLine('10.0.0.1:6379')).toBeNull();
+    expect(poolServerOf('10.0.0.1:6379:2')).toEqual({ name: '10.0.0.1:6379', addr: '10.0.0.1:6379', weight: 2, named: false });
+    expect(poolServerOf('10.0.0.1:6379:1 shard-a')).toMatchObject({ name: 'shard-a', named: true });
+    expect(typeof poolServerOf('10.0.0.1:6379')).toBe('string');
+    // nutcracker -t refuses weight 0 ("has a zero weight"); both the ring and the editor now say so too.
+    expect(poolServerOf('10.0.0.1:6379:0 s1')).toMatch(/weight/);
   });
 
   it('reports a pool without servers', () => {

@@ -56,6 +56,7 @@ export function register(program: Command): void {
           ringName: k.ringName,
           master: k.master,
           masterSource: k.masterSource,
+          ...(k.noElection !== undefined ? { noElection: k.noElection } : {}),
         }));
         process.stdout.write(`${JSON.stringify({ keys: out }, null, 2)}\n`);
         return;
@@ -65,7 +66,9 @@ export function register(program: Command): void {
         located.map((k) => [
           displayKey(k.key),
           k.shard,
-          k.masterSource === 'sentinel' ? k.master : `${k.master} (configured; no sentinel answered)`,
+          k.masterSource === 'sentinel'
+            ? k.master
+            : `${k.master} (configured; ${k.noElection !== undefined ? `no elected master: ${k.noElection}` : 'sentinels not asked'})`,
         ]),
       );
     });

@@ -1,40 +1,11 @@
-import { isIP } from 'node:net';
+import { addressFrom, isName } from './address.js';
+import { preview } from './preview.js';
 
 /**
  * Pure parsers for what sentinels say: command replies and published events. Everything a sentinel sends is
  * treated as untrusted input: a reply or event that is not exactly the expected shape becomes an error text,
  * never an exception and never a half-parsed value.
  */
-
-const HOSTNAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-/** An IP literal (v4 or v6) or a DNS name; nothing else (no spaces, no shell characters, no empty string). */
-export function isHost(text: string): boolean {
-  if (text.length === 0 || text.length > 253) return false;
-  if (isIP(text) !== 0) return true;
-  // All digits and dots is meant as an IPv4 address; when it is not a valid one, it is not a name either.
-  return !/^[0-9.]+$/.test(text) && HOSTNAME_RE.test(text);
-}
-
-/** A decimal port 1-65535 with no sign, no spaces, no leading zeros beyond "0" itself being invalid. */
-export function parsePort(text: string): number | null {
-  if (!/^[1-9][0-9]{0,4}$/.test(text)) return null;
-  const n = Number(text);
-  return n <= 65535 ? n : null;
-}
-
-/** host + port as the description writes them: `host:port`, IPv6 in brackets. */
-export function joinAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** host + port from two untrusted strings, or an error text. */
-export function addressFrom(host: unknown, port: unknown): string | { error: string } {
-  if (typeof host !== 'string' || !isHost(host)) return { error: `"${String(host).slice(0, 60)}" is not an IP address or host name` };
-  const p = typeof port === 'string' ? parsePort(port) : null;
-  if (p === null) return { error: `"${String(port).slice(0, 20)}" is not a port (1-65535)` };
-  return joinAddress(host, p);
-}
 
 /** SENTINEL GET-MASTER-ADDR-BY-NAME: `[ip, port]`. A nil reply means the sentinel does not monitor that name. */
 export function parseMasterAddrReply(reply: unknown): { addr: string } | { error: string } {
@@ -52,6 +23,9 @@ export interface SentinelMasterInfo {
   failoverInProgress: boolean;
   /** Flags say the sentinel itself considers the master down (s_down/o_down). */
   down: boolean;
+  /** Replicas and other sentinels this sentinel knows for the master (null when the reply lacks them). */
+  replicas: number | null;
+  otherSentinels: number | null;
 }
 
 /** SENTINEL MASTER <name>: a flat [key, value, ...] list. */
@@ -80,6 +54,8 @@ export function parseSentinelMasterReply(reply: unknown): SentinelMasterInfo | {
     flags,
     failoverInProgress: flags.includes('failover_in_progress'),
     down: flags.includes('s_down') || flags.includes('o_down'),
+    replicas: countField(kv.get('num-slaves')),
+    otherSentinels: countField(kv.get('num-other-sentinels')),
   };
 }
 
@@ -135,36 +111,14 @@ export function parseSentinelEvent(channel: string, message: string): SentinelEv
   return { kind: 'instance', type: channel, role, addr, shard: w[5]!, masterAddr: mAddr };
 }
 
-/** Sentinel master names we accept: the shard-name rule of the description. */
-export function isName(text: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(text);
+function countField(text: string | undefined): number | null {
+  return text !== undefined && /^[0-9]{1,9}$/.test(text) ? Number(text) : null;
 }
 
-/** ROLE: `[master, offset, replicas]`, `[slave, ip, port, state, offset]`, `[sentinel, names]`. */
-export type RoleInfo = { role: 'master' } | { role: 'slave'; master: string | null; linkState: string } | { role: 'sentinel' } | { role: 'unknown'; text: string };
-
-export function parseRoleReply(reply: unknown): RoleInfo | { error: string } {
-  if (!Array.isArray(reply) || reply.length === 0 || typeof reply[0] !== 'string') return { error: `ROLE answered ${preview(reply)}` };
-  switch (reply[0]) {
-    case 'master':
-      return { role: 'master' };
-    case 'slave': {
-      const m = addressFrom(reply[1], typeof reply[2] === 'number' ? String(reply[2]) : reply[2]);
-      return { role: 'slave', master: typeof m === 'string' ? m : null, linkState: typeof reply[3] === 'string' ? reply[3] : '?' };
-    }
-    case 'sentinel':
-      return { role: 'sentinel' };
-    default:
-      return { role: 'unknown', text: reply[0].slice(0, 40) };
-  }
-}
-
-function preview(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
-  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
+/** SENTINEL REPLICAS / SENTINELS answer lists of flat key-value arrays. */
+export function pairsToObject(p: unknown): Record<string, string> {
+  const o: Record<string, string> = {};
+  if (!Array.isArray(p)) return o;
+  for (let i = 0; i + 1 < p.length; i += 2) o[String(p[i])] = String(p[i + 1]);
+  return o;
 }

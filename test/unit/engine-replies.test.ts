@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMasterAddrReply, parseResp, parseRoleReply, parseSentinelEvent, parseSentinelMasterReply } from '../../src/agent/index.js';
+import { parseMasterAddrReply, parseResp, parseRoleReply, parseSentinelEvent, parseSentinelMasterReply } from '../../src/engine/index.js';
 
 describe('sentinel replies', () => {
   it('GET-MASTER-ADDR-BY-NAME', () => {
@@ -13,7 +13,10 @@ describe('sentinel replies', () => {
 
   const master = ['name', 's1', 'ip', '127.0.0.1', 'port', '6666', 'runid', 'abc', 'flags', 'master', 'config-epoch', '3', 'quorum', '2'];
   it('SENTINEL MASTER', () => {
-    expect(parseSentinelMasterReply(master)).toEqual({ addr: '127.0.0.1:6666', configEpoch: 3, flags: ['master'], failoverInProgress: false, down: false });
+    expect(parseSentinelMasterReply(master)).toEqual({
+      addr: '127.0.0.1:6666', configEpoch: 3, flags: ['master'], failoverInProgress: false, down: false, replicas: null, otherSentinels: null,
+    });
+    expect(parseSentinelMasterReply([...master, 'num-slaves', '2', 'num-other-sentinels', '2'])).toMatchObject({ replicas: 2, otherSentinels: 2 });
     const f = [...master];
     f[9] = 'master,s_down,o_down,failover_in_progress';
     expect(parseSentinelMasterReply(f)).toMatchObject({ failoverInProgress: true, down: true });
