@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { processStartMs } from '../engine/index.js';
 import { EnvironmentError } from '../errors.js';
-import { canBind, waitFor, nutcrackerArgs, ourPid, readPidFile, requireBinary, spawnDetached, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
+import { canBind, waitFor, ourPid, readPidFile, spawnNutcracker, stopPid, waitNutcrackerListening, isAlive, type Spawned } from '../runtime/index.js';
 import { mustParseAddress, proxyPaths, type Topology } from '../topology/index.js';
 
 /** Stamped into the environment of every nutcracker the agent starts: the sha256 of the config it was started on. */
@@ -73,15 +73,7 @@ export class ProxySupervisor {
     if (!free) {
       throw new EnvironmentError(`${this.topo.proxy.listen} is held by a process that is not the supervised nutcracker; stop it (ss -ltnp) so the proxy can be restarted`);
     }
-    const p = proxyPaths(this.topo.stateDir);
-    const spawned = await spawnDetached({
-      bin: requireBinary('nutcracker'),
-      args: nutcrackerArgs(this.topo),
-      logFile: p.log,
-      pidFile: p.pid,
-      stateDir: this.topo.stateDir,
-      env: { [CONF_SHA_ENV]: sha },
-    });
+    const spawned = await spawnNutcracker(this.topo, { env: { [CONF_SHA_ENV]: sha } });
     this.pid = spawned.pid;
     this.child = spawned;
     await waitNutcrackerListening(this.topo, spawned, 5000);
@@ -92,24 +84,9 @@ export class ProxySupervisor {
   private async kill(pid: number): Promise<void> {
     // Only the handle of this very process says when it is gone; one of an earlier nutcracker resolved long ago.
     const child = this.child?.pid === pid ? this.child : null;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    let exited = false;
-    void child?.exited.then(() => (exited = true));
-    const deadline = Date.now() + 2000;
-    while (!exited && isAlive(pid)) {
-      if (Date.now() > deadline) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    // nutcracker has no SIGTERM handler and dies at once; looking every millisecond keeps the gap short. Bounded:
+    // a nutcracker that will not die fails this restart with an error instead of wedging the apply chain.
+    await stopPid(pid, { graceMs: 2000, killWaitMs: 3000, pollMs: 1, ...(child ? { exited: child.exited } : {}) });
   }
 }
 

@@ -5,8 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { InvalidInputError, TransientError } from '../errors.js';
-import { localParts, waitFor } from '../runtime/index.js';
-import { upOutOfProcess } from './restart.js';
+import { localParts, upOutOfProcess, waitFor } from '../runtime/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
 import { formatMs, OUTAGE_MS, type ProbeReport } from './client-probe.js';
 import { sentinelView, SwitchWatch, unhealthyReason, type AgentTimings } from './failover-observe.js';

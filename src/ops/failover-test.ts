@@ -5,8 +5,7 @@
  * agent's own timings. Killed instances are restarted between cases and rejoin as replicas.
  */
 import { CheckFailedError, EnvironmentError, InvalidInputError, errorMessage } from '../errors.js';
-import { localParts, ourPid, withClient } from '../runtime/index.js';
-import { upOutOfProcess } from './restart.js';
+import { localParts, ourPid, upOutOfProcess, withClient } from '../runtime/index.js';
 import { agentPaths, readPassword, type Topology } from '../topology/index.js';
 import { describeProbe, formatMs } from './client-probe.js';
 import { waitHealthy } from './bench-failover.js';

@@ -2,10 +2,9 @@
  * kill -9 of Redis instances for failure scenarios. Only by PID, from the instance's pid file, and only when
  * that PID is ours (runtime.ourPid): a stranger that reused the PID is never signalled.
  */
-import { CheckFailedError, TransientError } from '../errors.js';
-import { isAlive, ourPid } from '../runtime/index.js';
+import { CheckFailedError } from '../errors.js';
+import { killAtOnce, ourPid } from '../runtime/index.js';
 import { redisPaths, type Topology } from '../topology/index.js';
-import { waitFor } from '../runtime/index.js';
 
 export interface Killed {
   addr: string;
@@ -29,15 +28,6 @@ export async function killInstances(topo: Topology, addrs: string[]): Promise<{ 
     throw new CheckFailedError(`cannot kill ${missing.join(', ')}: not running as a process of ${topo.stateDir}`);
   }
   const killed = targets as Killed[];
-  const at = performance.now();
-  const wallAt = Date.now();
-  for (const t of killed) process.kill(t.pid, 'SIGKILL');
-  await waitFor(() => killed.every((t) => !isAlive(t.pid)), {
-    timeoutMs: 5000,
-    intervalMs: 5,
-    what: `${addrs.join(', ')} to exit after SIGKILL`,
-  }).catch((e) => {
-    throw new TransientError((e as Error).message, { cause: e });
-  });
+  const { at, wallAt } = await killAtOnce(killed.map((t) => t.pid));
   return { killed, at, wallAt };
 }

@@ -7,6 +7,8 @@ export * from './process.js';
 export * from './ready.js';
 export * from './redis-client.js';
 export * from './stack.js';
+export * from './stop.js';
+export * from './cli-child.js';
 export * from './wait.js';
 export * from './sentinel-tuning.js';
 export * from './entry-points.js';

@@ -47,7 +47,8 @@ export async function startNutcracker(topo: Topology): Promise<number> {
   return spawned.pid;
 }
 
-export async function spawnNutcracker(topo: Topology): Promise<Spawned> {
+/** Spawns nutcracker on the config file (not waited for); `env` is stamped into its environment (the agent's config sha). */
+export async function spawnNutcracker(topo: Topology, opts: { env?: Record<string, string> } = {}): Promise<Spawned> {
   const p = proxyPaths(topo.stateDir);
   return spawnDetached({
     bin: requireBinary('nutcracker'),
@@ -56,6 +57,7 @@ export async function spawnNutcracker(topo: Topology): Promise<Spawned> {
     pidFile: p.pid,
     cwd: p.dir,
     stateDir: topo.stateDir,
+    ...(opts.env ? { env: opts.env } : {}),
   });
 }
 

@@ -115,31 +115,6 @@ export function ourPid(pidFile: string, stateDir: string): number | null {
   return pid !== null && isOurProcess(pid, stateDir) ? pid : null;
 }
 
-/** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
-export async function stopPid(pid: number, opts: { graceMs?: number } = {}): Promise<void> {
-  const grace = opts.graceMs ?? 10_000;
-  if (!signal(pid, 'SIGTERM')) return;
-  const deadline = Date.now() + grace;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) {
-      signal(pid, 'SIGKILL');
-      const killDeadline = Date.now() + 5000;
-      while (isAlive(pid) && Date.now() < killDeadline) await delay(10);
-      return;
-    }
-    await delay(10);
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

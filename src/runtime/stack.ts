@@ -13,7 +13,8 @@ import { acquireStackLock, describeHolder } from './stack-lock.js';
 import { hasStateMarker, prepareStateDir, STATE_MARKER } from './state-dir.js';
 import { currentMasters } from './masters.js';
 import { checkNutcrackerConf, spawnNutcracker, tail, waitNutcrackerListening } from './nutcracker.js';
-import { isAlive, ourPid, spawnDetached, stopPid, type Spawned } from './process.js';
+import { isAlive, ourPid, spawnDetached, type Spawned } from './process.js';
+import { stopPid } from './stop.js';
 import { waitForStackReady } from './ready.js';
 import { tuneSentinel } from './sentinel-tuning.js';
 import { withClient } from './redis-client.js';
@@ -337,18 +338,26 @@ async function stopParts(topo: Topology, parts: LocalParts, log: (line: string) 
   const byKind = (k: PartKind) => all.filter((p) => p.kind === k);
   // The supervisor stops its agent itself; the worker entry only catches an agent whose supervisor is gone.
   const agents = byKind('agent').map((p) => [p]);
+  // A process that outlives SIGKILL is reported after every other part was stopped, not instead.
+  const stuck: string[] = [];
   for (const group of [...agents, byKind('proxy'), byKind('sentinel'), byKind('redis')]) {
     await Promise.all(
       group.map(async (p) => {
         const pid = ourPid(p.pidFile, topo.stateDir);
         if (pid === null) return;
-        await stopPid(pid, { graceMs: p.kind === 'redis' ? 20_000 : 5000 });
+        try {
+          await stopPid(pid, { graceMs: p.kind === 'redis' ? 20_000 : 5000 });
+        } catch (e) {
+          stuck.push(`${p.kind} ${p.addr}: ${(e as Error).message}`);
+          return;
+        }
         rmSync(p.pidFile, { force: true });
         stopped.push(p);
         log(`stopped ${p.kind} ${p.addr} (pid ${pid})`);
       }),
     );
   }
+  if (stuck.length > 0) throw new EnvironmentError(`could not stop ${stuck.join('; ')}`);
   return stopped;
 }
 

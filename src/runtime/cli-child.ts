@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { TransientError } from '../errors.js';
-import { builtEntry } from '../runtime/index.js';
+import { builtEntry } from './entry-points.js';
 import type { Topology } from '../topology/index.js';
 
 export function upOutOfProcess(topo: Topology, timeoutSeconds = 60): Promise<void> {
