@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import type { Topology } from '../topology/index.js';
-import { parseServerLine } from './nutcracker.js';
+import { poolServerOf } from './nutcracker.js';
 
 /**
  * How a nutcracker.yml would place keys differently from the description: the pool's hash, distribution,
@@ -36,8 +36,8 @@ export function ringDifferences(yamlText: string, topo: Topology): string[] {
   if (!Array.isArray(list)) return [...out, 'servers is missing or not a list'];
   const seen: string[] = [];
   list.forEach((line, i) => {
-    const s = typeof line === 'string' ? parseServerLine(line) : null;
-    if (!s) return void out.push(`servers[${i}] is not "host:port:weight name"`);
+    const s = typeof line === 'string' ? poolServerOf(line) : null;
+    if (s === null || typeof s === 'string') return void out.push(`servers[${i}] is not "host:port:weight name"${s ? ` (${s})` : ''}`);
     if (!s.named) return void out.push(`servers[${i}] "${line as string}" has no name, so its keys follow its address and move on a failover`);
     const shard = topo.shards.find((x) => x.name === s.name);
     if (!shard) return void out.push(`server "${s.name}" is not a shard of the description (renamed or added?)`);
