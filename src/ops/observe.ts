@@ -22,7 +22,8 @@ const REBIND_MS = 5000;
  * fails (address in use) is logged and retried; it never stops the agent. Throws InvalidInputError for an
  * unreadable token before anything starts.
  */
-export function startAgentHttp(topo: Topology, base: EventSink): AgentHttp {
+export function startAgentHttp(topo: Topology, base: EventSink, opts: { rebindMs?: number } = {}): AgentHttp {
+  const rebindMs = opts.rebindMs ?? REBIND_MS;
   const spec = topo.agent.http;
   if (!spec) return { events: base, stop: async () => {} };
   const token = readHttpToken(topo);
@@ -48,12 +49,12 @@ export function startAgentHttp(topo: Topology, base: EventSink): AgentHttp {
       },
       (e: Error) => {
         if (!warned) {
-          base.emit('http-failed', { address: spec.listen, error: e.message, retryInMs: REBIND_MS });
-          base.human(`cannot serve metrics and dashboard on ${spec.listen}: ${e.message}; retrying every ${REBIND_MS / 1000} s`);
+          base.emit('http-failed', { address: spec.listen, error: e.message, retryInMs: rebindMs });
+          base.human(`cannot serve metrics and dashboard on ${spec.listen}: ${e.message}; retrying every ${rebindMs / 1000} s`);
           warned = true;
         }
         if (!stopped) {
-          retry = setTimeout(bind, REBIND_MS);
+          retry = setTimeout(bind, rebindMs);
           retry.unref();
         }
       },

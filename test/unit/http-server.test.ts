@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { memoryEventSink } from '../../src/agent/index.js';
 import { AgentObserver, ObserveServer, type StatusFacts } from '../../src/http/index.js';
+import { startAgentHttp } from '../../src/ops/index.js';
+import { waitFor } from '../../src/runtime/index.js';
+import { DEFAULT_DESCRIPTION, fromObject } from '../../src/topology/index.js';
 
 // Ports from i12's range, one per test (a kept-alive connection to a stopped server is not reused); nothing
 // listens on the stats address (a refused source).
@@ -60,5 +65,30 @@ describe('agent http server', () => {
     expect((await uplot.text()).length).toBeGreaterThan(20_000);
     expect((await fetch(`http://${LISTEN}/`, { method: 'DELETE' })).status).toBe(405);
     expect((await fetch(`http://${LISTEN}/nope`)).status).toBe(404);
+  });
+});
+
+describe('startAgentHttp', () => {
+  it('logs a taken address once, keeps the agent going, and binds once it is free', async () => {
+    const addr = '127.0.0.1:27399';
+    const blocker = createServer().listen(27399, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const topo = fromObject({ ...DEFAULT_DESCRIPTION, stateDir: '/nonexistent/i12', agent: { http: { listen: addr } } }, null, '/tmp');
+    const sink = memoryEventSink();
+    const h = startAgentHttp(topo, sink, { rebindMs: 100 });
+    try {
+      await waitFor(() => (sink.events.some((e) => e.event === 'http-failed') ? true : undefined), { timeoutMs: 3000, intervalMs: 20, what: 'http-failed' });
+      expect(sink.lines.join('\n')).toMatch(/cannot serve metrics and dashboard on 127\.0\.0\.1:27399: .*EADDRINUSE.*retrying/);
+      // The tee still passes the agent's events on to the file sink.
+      h.events.emit('config-applied', { path: 'fast', changed: false, changes: [], restart: null });
+      expect(sink.events.some((e) => e.event === 'config-applied')).toBe(true);
+      await new Promise<void>((r) => blocker.close(() => r()));
+      await waitFor(() => (sink.events.some((e) => e.event === 'http-listening') ? true : undefined), { timeoutMs: 3000, intervalMs: 20, what: 'http-listening' });
+      expect(sink.events.filter((e) => e.event === 'http-failed')).toHaveLength(1);
+      expect((await fetch(`http://${addr}/api/failovers`)).status).toBe(200);
+    } finally {
+      await h.stop();
+      blocker.close();
+    }
   });
 });
