@@ -35,6 +35,15 @@ export function renderStatusText(r: StatusReport): string {
       ),
     );
   }
+  if (r.clientRejections) {
+    const c = r.clientRejections;
+    out.push(
+      '',
+      c.connectionsClosed === 0
+        ? `clients    no connection closed over an unsupported command in the last ${c.windowMinutes} min`
+        : `clients    ${c.connectionsClosed} connection${c.connectionsClosed === 1 ? '' : 's'} closed by the proxy in the last ${c.windowMinutes} min: ${c.commands.map((x) => `${x.command} x${x.count}`).join(', ')} (fix: ${c.fix})`,
+    );
+  }
   out.push('');
   if (r.healthy) {
     out.push('healthy: every part is up and they all agree');
@@ -42,6 +51,7 @@ export function renderStatusText(r: StatusReport): string {
     out.push(`UNHEALTHY: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`);
     for (const p of r.problems) out.push(`  ! ${p}`);
   }
+  for (const w of r.warnings) out.push(`  warning: ${w}`);
   return out.join('\n');
 }
 

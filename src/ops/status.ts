@@ -5,12 +5,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
-import { localParts, ourPid } from '../runtime/index.js';
+import { localParts, ourPid, readRejections, type ProxyRejections } from '../runtime/index.js';
 import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
 import { probe, shortError } from './probe.js';
 import { askSentinels, sentinelVerdict, type SentinelView } from './sentinel-view.js';
+import { balanceWarning, clientRejections, rejectionsWarning, type ClientRejectionsReport } from './status-clients.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Observations
@@ -45,6 +46,8 @@ export interface Observations {
   agentPid: number | null;
   /** Ring's predicted fraction of keys per shard (topo.shards order), or null when it has none (random). */
   predictedShare: number[] | null;
+  /** Client connections the proxy closed over unsupported commands (its log, on this host); absent: not read. */
+  rejections?: { windowMs: number; found: ProxyRejections | null };
 }
 
 export interface StatusOptions {
@@ -52,6 +55,8 @@ export interface StatusOptions {
   host?: string;
   /** Per-connection timeout. Default 700 ms. */
   timeoutMs?: number;
+  /** How far back the proxy's log is read for rejected client commands. Default 15 minutes. */
+  rejectionsWindowMs?: number;
 }
 
 export async function observeStatus(topo: Topology, opts: StatusOptions = {}): Promise<Observations> {
@@ -84,7 +89,17 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
     proxyLocal: localParts(topo, opts.host).proxy,
     agentPid: ourPid(agentPaths(topo.stateDir).pid, topo.stateDir),
     predictedShare,
+    ...(localParts(topo, opts.host).proxy ? { rejections: readProxyRejections(topo, opts.rejectionsWindowMs ?? 15 * 60_000) } : {}),
   };
+}
+
+function readProxyRejections(topo: Topology, windowMs: number): Observations['rejections'] {
+  try {
+    return { windowMs, found: readRejections(proxyPaths(topo.stateDir).log, { windowMs }) };
+  } catch {
+    // An unreadable log costs this line of the report, not the report.
+    return { windowMs, found: null };
+  }
 }
 
 async function observeInstance(addr: string, password: string | null, timeoutMs: number): Promise<InstanceObservation> {
@@ -220,6 +235,13 @@ export interface StatusReport {
   /** Every problem, each prefixed with the shard or part it concerns. */
   problems: string[];
   proxy: { listen: string; up: boolean; error?: string; local: boolean; config: string | null; configError?: string };
+  /**
+   * Client connections the proxy closed in a recent window over commands it does not support, by command,
+   * with the usual cause; null when its log is not on this host.
+   */
+  clientRejections: ClientRejectionsReport | null;
+  /** Things that work but a user should know: clients the proxy turned away, keys spread unlike the ring. */
+  warnings: string[];
   /** The agent beside the proxy: running (with its PID) or not; null when the proxy runs on another host. */
   agent: { running: boolean; pid: number | null } | null;
   sentinels: Array<{ addr: string; up: boolean; error?: string }>;
@@ -370,15 +392,23 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
   };
   if (o.proxy.error !== undefined) proxy.error = o.proxy.error;
   if (o.proxyConfig.state === 'unreadable') proxy.configError = o.proxyConfig.error;
+  const rejected = o.rejections ? clientRejections(o.rejections.found ?? emptyRejections(o.at, o.rejections.windowMs), o.rejections.windowMs) : null;
+  const warnings = [rejected ? rejectionsWarning(rejected) : null, balanceWarning(shards, topo.proxy.hash)].filter((w): w is string => w !== null);
   return {
     at: o.at.toISOString(),
     healthy: problems.length === 0,
     problems,
     proxy,
+    clientRejections: rejected,
+    warnings,
     agent: o.proxyLocal ? { running: o.agentPid !== null, pid: o.agentPid } : null,
     sentinels: o.sentinels.map((s) => ({ addr: s.addr, up: s.up, ...(s.error !== undefined ? { error: s.error } : {}) })),
     shards,
   };
+}
+
+function emptyRejections(at: Date, windowMs: number): ProxyRejections {
+  return { since: new Date(at.getTime() - windowMs).toISOString(), connectionsClosed: 0, commands: [] };
 }
 
 /** Observe and analyze: the deployment's status as of now. */

@@ -3,6 +3,7 @@ export * from './binaries.js';
 export * from './host.js';
 export * from './masters.js';
 export * from './nutcracker.js';
+export * from './nutcracker-log.js';
 export * from './process.js';
 export * from './ready.js';
 export * from './redis-client.js';

@@ -9,6 +9,7 @@ interface StatusFlags {
   watch?: boolean;
   host?: string;
   timeout: number;
+  window: number;
 }
 
 export function register(program: Command): void {
@@ -19,9 +20,10 @@ export function register(program: Command): void {
     .option('--watch', 'refresh every second until Ctrl-C')
     .option('--host <host>', "act as this host of the description (decides whether the proxy's config should be here)")
     .option('--timeout <ms>', 'how long to wait for each instance, sentinel and the proxy', intOption('--timeout', 50, 60_000), 700)
+    .option('--window <minutes>', "how far back the proxy's log is read for client connections it closed", intOption('--window', 1, 7 * 24 * 60), 15)
     .action(async (flags: StatusFlags, cmd: Command) => {
       const topo = topologyFrom(cmd);
-      const opts = { timeoutMs: flags.timeout, ...(flags.host !== undefined ? { host: flags.host } : {}) };
+      const opts = { timeoutMs: flags.timeout, rejectionsWindowMs: flags.window * 60_000, ...(flags.host !== undefined ? { host: flags.host } : {}) };
       const show = (r: StatusReport, clear: boolean) => {
         if (flags.json) process.stdout.write(`${JSON.stringify(r, null, flags.watch ? undefined : 2)}\n`);
         else process.stdout.write(`${clear ? '\x1b[2J\x1b[H' : ''}${clear ? `${r.at}  (Ctrl-C ends)\n` : ''}${renderStatusText(r)}\n`);
