@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { tuneSentinel } from '../runtime/index.js';
 import { repointReplicas } from './replica-repoint.js';
 import { agentPaths, type Topology } from '../topology/index.js';
@@ -143,6 +144,15 @@ export class Agent {
     this.events.emit('agent-stopped', { pid: process.pid, passes: this.passes });
   }
 
+  /** The pass count, for operators (is it still reconciling?) and tests (wait N passes, not a fixed time). */
+  private notePass(): void {
+    try {
+      writeFileSync(agentPaths(this.topo.stateDir).passes, `${this.passes}\n`);
+    } catch {
+      /* a full disk must not stop reconciling */
+    }
+  }
+
   /** Runs a reconcile now, or right after the one in progress. */
   trigger(_reason: string): void {
     if (this.stopped || !this.warm) return;
@@ -175,6 +185,7 @@ export class Agent {
         }
         this.passes++;
         if (this.passes === 1) this.firstPass.resolve();
+        this.notePass();
       } while (this.rerun && !this.stopped);
     } finally {
       this.running = false;

@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { InvalidInputError, TransientError } from '../errors.js';
 import { localParts, upOutOfProcess, waitFor } from '../runtime/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
-import { formatMs, OUTAGE_MS, type ProbeReport } from './client-probe.js';
+import type { ProbeReport } from './client-probe.js';
 import { sentinelView, SwitchWatch, unhealthyReason, type AgentTimings } from './failover-observe.js';
 import { checkProbeKeys, killRound, probeKeys } from './failover-round.js';
 
@@ -15,9 +15,21 @@ export interface BenchFailoverOptions {
   runs: number;
   /** Shard whose master is killed (default: the first). */
   shard?: string;
-  out?: (line: string) => void;
+  /** Called once the checks passed, before the first kill (the CLI prints its header then). */
+  onStart?: (info: BenchFailoverStart) => void;
+  /** Called after each run with its figures (the CLI prints its row). */
+  onRun?: (run: BenchFailoverRun) => void;
   /** Per-run limit for the failover to complete (default 30 s). */
   timeoutMs?: number;
+}
+
+export interface BenchFailoverStart {
+  runs: number;
+  shard: string;
+  proxy: string;
+  machine: { cpu: string; cores: number };
+  downAfterMs: number;
+  minReplicasToWrite: number;
 }
 
 export interface BenchFailoverRun {
@@ -63,7 +75,6 @@ export function machine(): { cpu: string; cores: number } {
 }
 
 export async function benchFailover(topo: Topology, opts: BenchFailoverOptions): Promise<BenchFailoverResult> {
-  const out = opts.out ?? (() => {});
   const password = readPassword(topo);
   const shardIndex = opts.shard === undefined ? 0 : topo.shards.findIndex((s) => s.name === opts.shard);
   if (shardIndex < 0) throw new InvalidInputError(`--shard: no shard named "${opts.shard}" (shards: ${topo.shards.map((s) => s.name).join(', ')})`);
@@ -78,15 +89,14 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
   await checkProbeKeys(topo, password, keys, masters);
 
   const m = machine();
-  out(`bench failover: ${opts.runs} runs, kill -9 of ${shard.name}'s master, writer = single SETs through the proxy ${topo.proxy.listen} (200 ms timeout, fresh connection on failure)`);
-  out(`machine: ${m.cpu}, ${m.cores} cores; sentinel down-after ${topo.sentinel.downAfterMilliseconds} ms; min-replicas-to-write ${topo.redis.minReplicasToWrite}`);
-  out('');
-  const columns: Array<[string, number]> = [
-    ['run', 3], ['killed', 15], ['new master', 15], ['write gap', 9], ['outages', 7], ['NOREPLICAS', 24], ['complete', 8], ['failovers', 9],
-    ['agent path', 10], ['agent reaction', 14], ['+odown->serving', 15], ['other shards', 12],
-  ];
-  const printRow = (cells: string[]) => out(cells.map((c, i) => c.padEnd(columns[i]![1])).join('  ').trimEnd());
-  printRow(columns.map(([h]) => h));
+  opts.onStart?.({
+    runs: opts.runs,
+    shard: shard.name,
+    proxy: topo.proxy.listen,
+    machine: m,
+    downAfterMs: topo.sentinel.downAfterMilliseconds,
+    minReplicasToWrite: topo.redis.minReplicasToWrite,
+  });
   const watch = await SwitchWatch.start(topo, password);
   const runs: BenchFailoverRun[] = [];
   try {
@@ -124,21 +134,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         othersGapMs: r.bystanders.length ? Math.max(...r.bystanders.map((b) => b.longestGapMs)) : null,
       };
       runs.push(one);
-      const row = [
-        String(run),
-        master,
-        s.newMaster,
-        formatMs(one.writeGapMs),
-        s.write.outages > 1 ? `${s.write.outages}: ${formatMs(s.write.outageMs)}` : String(s.write.outages),
-        one.noreplicas ? `${one.noreplicas} (${fmtSpan(s.write.failures.noreplicas!.firstMs, s.write.failures.noreplicas!.lastMs)})` : '0',
-        formatMs(one.completedMs),
-        String(failovers),
-        s.agent?.path ?? 'n/a',
-        s.agent?.servingMs != null ? `${Math.round(s.agent.servingMs)} ms` : 'n/a',
-        s.agent?.odownToServingMs != null ? `${Math.round(s.agent.odownToServingMs)} ms` : 'n/a',
-        one.othersGapMs === null ? 'n/a' : formatMs(one.othersGapMs),
-      ];
-      printRow(row);
+      opts.onRun?.(one);
     }
   } finally {
     watch.stop();
@@ -152,32 +148,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
     agentServingMs: serving.length ? { median: median(serving), max: Math.max(...serving) } : null,
     completedMs: { median: median(completed), max: Math.max(...completed) },
   };
-  out('');
-  out(`write gap: longest stretch without a successful SET; outages: stretches of ${OUTAGE_MS} ms or more (and their total when several); NOREPLICAS: refusals by the new master while it had no replica yet (count, when);`);
-  out('complete: kill -> sentinel majority names the new master, ROLE says master, the proxy config points at it, a write through the proxy succeeds;');
-  out('agent reaction: proxy accepting connections on the new config, relative to the first +switch-master any sentinel published (negative: before it);');
-  out('other shards: longest write gap on the shards nothing was killed in (the proxy restart drops every client connection).');
-  out('');
-  out(`write unavailability: median ${formatMs(summary.writeGapMs.median)}, max ${formatMs(summary.writeGapMs.max)} over ${runs.length} runs`);
-  out(
-    summary.agentServingMs
-      ? `agent reaction (first +switch-master -> proxy accepting connections on the new config; negative = before it): median ${Math.round(summary.agentServingMs.median)} ms, max ${Math.round(summary.agentServingMs.max)} ms (${serving.length} of ${runs.length} runs recorded)`
-      : 'agent reaction: no failover-timings records in the agent events file',
-  );
-  out(`kill -> failover complete: median ${formatMs(summary.completedMs.median)}, max ${formatMs(summary.completedMs.max)}`);
-  const extra = runs.filter((r) => r.failovers !== 1);
-  if (extra.length > 0) {
-    // A finding, not a failure of the benchmark: the figures above include the outage it caused.
-    out(
-      `${extra.length} of ${runs.length} runs saw more than one failover for one kill (runs ${extra.map((r) => `${r.run}: ${r.failovers}`).join(', ')}): ` +
-        'the sentinels failed over the newly promoted master as well; see docs/failover.md',
-    );
-  }
   return { machine: m, shard: shard.name, runs, summary };
-}
-
-function fmtSpan(a: number, b: number): string {
-  return `+${(a / 1000).toFixed(2)}..+${(b / 1000).toFixed(2)} s`;
 }
 
 export async function waitHealthy(topo: Topology, password: string | null, timeoutMs: number, when: string): Promise<void> {

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { currentMasters, requireBinary } from '../runtime/index.js';
 import { mustParseAddress, readPassword, type Topology } from '../topology/index.js';
-import { formatRate, renderTable } from './table.js';
 
 /** The original command set (README "Benchmark with pipelining"). */
 export const BENCH_TESTS = 'set,get,incr,lpush,lpop,sadd,spop,lrange';
@@ -153,16 +152,4 @@ export function benchRows(targets: BenchTarget[]): BenchRow[] {
     const mean = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
     return { test, name: shortTestName(test), proxy: p, direct, ratio: p !== null && mean !== null ? p / mean : null };
   });
-}
-
-/** One table: requests/s through the proxy, against each master, and the proxy/direct ratio. */
-export function benchTable(r: ThroughputResult): string {
-  const masters = r.targets.filter((t) => t.kind === 'master');
-  const head = ['command', `proxy ${r.targets[0]!.addr}`, ...masters.map((m) => `${m.label} ${m.addr}`), 'proxy/direct'];
-  const cell = (n: number | null) => (n === null ? '-' : formatRate(n));
-  return renderTable(
-    head,
-    r.rows.map((row) => [row.name, cell(row.proxy), ...row.direct.map(cell), row.ratio === null ? '-' : row.ratio.toFixed(2)]),
-    { align: ['left', ...head.slice(1).map(() => 'right' as const)] },
-  );
 }

@@ -312,33 +312,3 @@ export function proxyProbe(opts: {
     },
   });
 }
-
-/** "1.62 s" / "85 ms". */
-export function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
-}
-
-/** Seconds relative to the kill, signed; a last success a fraction of a millisecond before it reads "+0.00". */
-function sec(ms: number): string {
-  const t = (ms / 1000).toFixed(2);
-  return t.startsWith('-') && Number(t) !== 0 ? t : `+${t.replace(/^-/, '')}`;
-}
-
-/**
- * One line for a report: "writes s1: longest gap 1.62 s (+0.00 .. +1.62 s after the kill); failed: 3 connection
- * refused/dropped (+1.41 .. +1.45 s), 912 proxy could not reach the shard (+0.00 .. +1.40 s)".
- */
-export function describeProbe(r: ProbeReport, label = r.name): string {
-  const where =
-    r.gapFromMs === null
-      ? ''
-      : r.open
-        ? ` (no success since ${sec(r.gapFromMs)} s, until the window closed)`
-        : ` (${sec(r.gapFromMs)} .. ${sec(r.gapToMs!)} s after the kill)`;
-  const fails = FAILURE_KINDS.filter((k) => r.failures[k]).map((k) => {
-    const f = r.failures[k]!;
-    return `${f.count} ${FAILURE_LABELS[k]} (${sec(f.firstMs)} .. ${sec(f.lastMs)} s)`;
-  });
-  const more = r.outages > 1 ? ` (${r.outages} outages, ${formatMs(r.outageMs)} in all)` : '';
-  return `${label}: longest gap ${formatMs(r.longestGapMs)}${where}${more}; ${r.successes} ok${fails.length ? `, failed: ${fails.join(', ')}` : ', none failed'}`;
-}

@@ -211,17 +211,6 @@ export function agentTimings(topo: Topology, offset: number, shard: string, to: 
   return (found[0] as unknown as AgentTimings | undefined) ?? null;
 }
 
-/** "s1 127.0.0.1:6666 -> 127.0.0.1:6668, fast path: proxy serving the new master 270 ms before the first +switch-master". */
-export function describeAgent(t: AgentTimings): string {
-  const rel = (v: number | null) =>
-    v === null ? 'n/a' : v < 0 ? `${Math.round(-v)} ms before the first +switch-master` : `${Math.round(v)} ms after the first +switch-master`;
-  const abs = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)} ms`);
-  return (
-    `${t.shard} ${t.from ?? '?'} -> ${t.to ?? '?'} (${t.path ?? 'not applied'} path): proxy serving the new master ${rel(t.servingMs)}` +
-    `; +odown -> serving ${abs(t.odownToServingMs)}, promotion seen -> serving ${abs(t.promotedToServingMs)}`
-  );
-}
-
 export function shardOfAddr(topo: Topology, addr: string): ShardSpec | undefined {
   return topo.shards.find((s) => s.instances.includes(addr));
 }

@@ -7,18 +7,42 @@
 import { CheckFailedError, EnvironmentError, InvalidInputError, errorMessage } from '../errors.js';
 import { localParts, ourPid, upOutOfProcess, withClient } from '../runtime/index.js';
 import { agentPaths, readPassword, type Topology } from '../topology/index.js';
-import { describeProbe, formatMs } from './client-probe.js';
 import { waitHealthy } from './bench-failover.js';
 import { checkSharding, killCase } from './failover-cases.js';
-import { describeAgent, describeAnswers, sentinelView, SwitchWatch, unhealthyReason } from './failover-observe.js';
+import { describeAnswers, sentinelView, SwitchWatch, unhealthyReason } from './failover-observe.js';
 import { checkProbeKeys, killRound, probeKeys, type FailedOver, type RoundResult } from './failover-round.js';
 import { checkData, clearData, DEFAULT_PREFIX, loadData, type DataCheck } from './data.js';
+
+/**
+ * What happens, in order, as it happens: the CLI renders these (cli/failover-text.ts); nothing here prints.
+ */
+export type FailoverTestEvent =
+  | { type: 'stack'; proxy: string; masters: Array<{ shard: string; master: string }> }
+  | { type: 'loaded'; keys: number; ms: number }
+  | { type: 'case'; n: number; title: string }
+  | { type: 'case-skipped'; n: number; title: string; why: string }
+  /** A probe tick while a kill's failovers run (the original's progress dots). */
+  | { type: 'tick' }
+  | { type: 'new-masters'; masters: Array<{ shard: string; shardNumber: number; master: string }> }
+  | { type: 'data'; check: DataCheck }
+  | { type: 'restarted'; instances: Array<{ addr: string; replicaOf: string | null }> }
+  | { type: 'case-failed'; n: number; error: string; sentinels: string[]; eventsFile: string }
+  | { type: 'restart-failed'; error: string }
+  | {
+      type: 'round';
+      n: number;
+      round: RoundResult;
+      minReplicasToWrite: number;
+      failovers: Array<{ shard: string; seen: number; completedMs: number; epochBefore: number | null; epochAfter: number | null; epochLater: number | null }>;
+    }
+  | { type: 'sharding'; ok: boolean; data: DataCheck; placement: Awaited<ReturnType<typeof checkSharding>> }
+  | { type: 'cleanup'; error: string | null };
 
 export interface FailoverTestOptions {
   count?: number;
   prefix?: string;
-  /** Raw output; lines end with "\n". Progress dots are written without one. */
-  write?: (text: string) => void;
+  /** Receives every event; the CLI renders them. */
+  onEvent?: (e: FailoverTestEvent) => void;
   /** Per-case limit for failovers to complete (default 30 s). */
   timeoutMs?: number;
 }
@@ -36,8 +60,6 @@ export interface FailoverTestResult {
   ok: boolean;
   cases: CaseResult[];
 }
-
-const sp = (addr: string) => addr.replace(/:(\d+)$/, ' $1');
 
 /** The question asked before anything is touched; the CLI asks it unless --yes. */
 export function confirmationText(topo: Topology, count: number, prefix: string): string {
@@ -64,8 +86,7 @@ async function preflight(topo: Topology, password: string | null): Promise<void>
 }
 
 export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions = {}): Promise<FailoverTestResult> {
-  const write = opts.write ?? ((t: string) => void process.stdout.write(t));
-  const line = (t = '') => write(`${t}\n`);
+  const emit = opts.onEvent ?? (() => {});
   const count = opts.count ?? 1000;
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const password = readPassword(topo);
@@ -73,143 +94,107 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
 
   const view = await sentinelView(topo, password);
   const masters = () => sentinelView(topo, password).then((v) => Object.fromEntries(Object.entries(v).map(([k, s]) => [k, s.master!])));
-  line(`Stack behind ${topo.proxy.listen}: ${topo.shards.map((s, i) => `shard ${i + 1} (${s.name}) master ${sp(view[s.name]!.master!)}`).join(', ')}`);
+  emit({ type: 'stack', proxy: topo.proxy.listen, masters: topo.shards.map((s) => ({ shard: s.name, master: view[s.name]!.master! })) });
   const keys = probeKeys(topo);
   await checkProbeKeys(topo, password, keys, await masters());
   const loaded = await loadData(topo, { count, prefix });
-  line(`Data loaded (${loaded.loaded} keys in ${loaded.ms} ms)`);
+  emit({ type: 'loaded', keys: loaded.loaded, ms: loaded.ms });
 
   const cases: CaseResult[] = [];
-  const dataLine = (c: DataCheck) =>
-    c.present === c.count
-      ? `Redis OK (${c.count} items all existed)`
-      : `Redis FAILED (${c.present} of ${c.count} items existed: ${c.missing} missing, ${c.wrong} with another value, ${c.errors} unreadable)`;
   const checkAll = async (): Promise<boolean> => {
     const c = await checkData(topo, { count, prefix });
-    line(dataLine(c));
+    emit({ type: 'data', check: c });
     return c.present === c.count;
   };
 
   const watch = await SwitchWatch.start(topo, password);
   try {
-    line();
-    line('Test case 1 : test if data loaded correctly:');
+    emit({ type: 'case', n: 1, title: 'test if data loaded correctly' });
     cases.push({ n: 1, ok: await checkAll() });
 
     for (const n of [2, 3, 4, 5] as const) {
-      line();
       const c = killCase(n, topo, await masters());
       if ('skip' in c.victims) {
-        line(`Test case ${n} : ${c.title}: skipped (${c.victims.skip})`);
+        emit({ type: 'case-skipped', n, title: c.title, why: c.victims.skip });
         cases.push({ n, ok: true, skipped: c.victims.skip });
         continue;
       }
-      write(`Test case ${n} : ${c.title}: `);
+      emit({ type: 'case', n, title: c.title });
       const victims = c.victims;
-      const newMasters = (done: FailedOver[]) => {
-        if (done.length === 1) line(`New master is ${sp(done[0]!.newMaster)}`);
-        else for (const d of done) line(`New master of shard ${topo.shards.findIndex((s) => s.name === d.shard) + 1} is ${sp(d.newMaster)}`);
-      };
       let dataOk = false;
       let round: RoundResult;
       try {
         round = await killRound(topo, password, victims, {
           keys,
           timeoutMs: opts.timeoutMs ?? 30_000,
-          tick: () => write('.'),
+          tick: () => emit({ type: 'tick' }),
           // Under the probes: every key is read while the killed instances are still down, then they are
           // restarted and the stack must be healthy again. A shard left refusing writes (NOREPLICAS) resumes
           // here, and a second outage the kill causes later is measured too.
           afterFailover: async (done) => {
-            line();
-            newMasters(done);
+            emit({
+              type: 'new-masters',
+              masters: done.map((d) => ({ shard: d.shard, shardNumber: topo.shards.findIndex((s) => s.name === d.shard) + 1, master: d.newMaster })),
+            });
             dataOk = await checkAll();
-            await restart(topo, victims, line);
+            emit(await restart(topo, victims));
             await waitHealthy(topo, password, 60_000, `after test case ${n}`);
           },
         });
       } catch (e) {
-        line();
-        line(`FAILED: ${errorMessage(e)}`);
-        await diagnose(topo, password, line);
+        emit({ type: 'case-failed', n, error: errorMessage(e), sentinels: await sentinelLines(topo, password), eventsFile: agentPaths(topo.stateDir).events });
         cases.push({ n, ok: false });
-        await restart(topo, victims, line).catch((err) => line(`restart failed: ${errorMessage(err)}`));
+        await restart(topo, victims).then(emit, (err: unknown) => emit({ type: 'restart-failed', error: errorMessage(err) }));
         break;
       }
-      for (const s of round.shards) {
-        line(`  ${describeProbe(s.write)}`);
-        if (s.writesRefused) {
-          line(`  (${s.shard} was left with one live instance: its master refused writes with NOREPLICAS until a killed instance was back as its replica, as redis.minReplicasToWrite ${topo.redis.minReplicasToWrite} asks)`);
-        }
-        if (s.read) line(`  ${describeProbe(s.read)}`);
-      }
-      for (const b of round.bystanders) line(`  ${describeProbe(b)}`);
-      for (const s of round.shards) {
-        line(`  agent: ${s.agent ? describeAgent(s.agent) : 'no failover-timings record in the agent events file'}`);
-      }
       const later = await sentinelView(topo, password);
-      const failovers: Record<string, number> = {};
-      let once = true;
-      for (const s of round.shards) {
-        const seen = watch.failovers(s.shard, round.at).length;
-        failovers[s.shard] = seen;
-        const epochLater = later[s.shard]!.configEpoch;
-        const stable = epochLater === s.epochAfter;
-        if (seen !== 1 || !stable) once = false;
-        line(
-          `  ${s.shard}: failover complete ${formatMs(s.completedMs)} after the kill; ${seen} failover${seen === 1 ? '' : 's'} seen ` +
-            `(config-epoch ${s.epochBefore ?? '?'} -> ${s.epochAfter ?? '?'}${stable ? ', unchanged since' : `, then ${epochLater ?? '?'}: another failover followed`})`,
-        );
-      }
-      cases.push({ n, ok: dataOk && once, round, failovers });
+      const failovers = round.shards.map((s) => ({
+        shard: s.shard,
+        seen: watch.failovers(s.shard, round.at).length,
+        completedMs: s.completedMs,
+        epochBefore: s.epochBefore,
+        epochAfter: s.epochAfter,
+        epochLater: later[s.shard]!.configEpoch,
+      }));
+      emit({ type: 'round', n, round, minReplicasToWrite: topo.redis.minReplicasToWrite, failovers });
+      const once = failovers.every((f) => f.seen === 1 && f.epochLater === f.epochAfter);
+      cases.push({ n, ok: dataOk && once, round, failovers: Object.fromEntries(failovers.map((f) => [f.shard, f.seen])) });
     }
 
     // Placement does not depend on how the failovers went, so it is checked whenever every case ran.
     if (cases.length === 5) {
-      line();
-      line('Test case 6 : check sharding is working (key only appear in one shard)');
       const data = await checkData(topo, { count, prefix });
       const placement = await checkSharding(topo, password, { count, prefix });
       const ok = data.misplaced === 0 && data.onSeveralShards === 0 && placement.ok;
-      if (ok) {
-        line('OK');
-      } else {
-        line(
-          `FAILED: ${data.misplaced} keys on a shard the ring does not predict, ${placement.onSeveralShards} on several shards, ` +
-            `${placement.incomplete} missing from a replica of their shard, ${placement.nowhere} nowhere` +
-            (placement.unreachable.length ? `; no answer from ${placement.unreachable.join(', ')}` : ''),
-        );
-      }
-      for (const s of placement.perShard) line(`  ${s.name}: ${s.instances.map((i) => `${sp(i.addr)} ${i.keys}`).join(', ')} keys`);
+      emit({ type: 'sharding', ok, data, placement });
       cases.push({ n: 6, ok });
     }
   } finally {
     watch.stop();
-    line();
-    line('Remove test data');
+    let error: string | null = null;
     try {
       await clearData(topo, { count, prefix });
       for (const k of Object.values(keys)) await withClient(topo.proxy.listen, password, (c) => c.del(k), { timeoutMs: 1000 });
     } catch (e) {
-      line(`could not remove the test data: ${errorMessage(e)}`);
+      error = errorMessage(e);
     }
+    emit({ type: 'cleanup', error });
   }
   return { ok: cases.every((c) => c.ok) && cases.length === 6, cases };
 }
 
-async function restart(topo: Topology, victims: string[], line: (t: string) => void): Promise<void> {
+async function restart(topo: Topology, victims: string[]): Promise<FailoverTestEvent> {
   await upOutOfProcess(topo);
   const v = await sentinelView(topo, readPassword(topo));
   const of = (addr: string) => v[topo.shards.find((s) => s.instances.includes(addr))!.name]!.master;
-  line(`Restarted ${victims.map((a) => `${sp(a)} (a replica of ${sp(of(a) ?? '?')})`).join(', ')}`);
+  return { type: 'restarted', instances: victims.map((addr) => ({ addr, replicaOf: of(addr) })) };
 }
 
-async function diagnose(topo: Topology, password: string | null, line: (t: string) => void): Promise<void> {
+/** For a failed case: what each sentinel said about each shard (best effort). */
+async function sentinelLines(topo: Topology, password: string | null): Promise<string[]> {
   try {
-    const v = await sentinelView(topo, password);
-    for (const s of Object.values(v)) line(`  sentinels on ${s.shard}: ${describeAnswers(s)}`);
-    line(`  agent events: ${agentPaths(topo.stateDir).events}`);
+    return Object.values(await sentinelView(topo, password)).map((s) => `sentinels on ${s.shard}: ${describeAnswers(s)}`);
   } catch {
-    /* diagnostics are best effort */
+    return [];
   }
 }

@@ -29,6 +29,8 @@ export interface AgentPaths extends ProcessPaths {
   supervisorPid: string;
   /** One JSON object per line: the agent's events. */
   events: string;
+  /** The number of reconcile passes the running agent has completed (rewritten after each): liveness, and what tests wait on. */
+  passes: string;
 }
 
 export function agentPaths(stateDir: string): AgentPaths {
@@ -40,5 +42,6 @@ export function agentPaths(stateDir: string): AgentPaths {
     log: join(dir, 'agent.log'),
     supervisorPid: join(dir, 'supervisor.pid'),
     events: join(dir, 'events.jsonl'),
+    passes: join(dir, 'passes'),
   };
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
-import { sentinelPaths, type Topology } from '../../src/topology/index.js';
+import { readFileSync } from 'node:fs';
+import { agentPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, type TestStack } from '../support/stack.js';
 import { diagnose, freePortDescription, majorityMaster, proxyServers, readEvents, redisPid } from './agent-helpers.js';
 import { probeRole } from '../../src/agent/index.js';
@@ -79,7 +80,10 @@ describe('fast path when the failover leader crashes right after promoting', () 
     );
     // And it stays there: a later reconcile pass changes nothing.
     const applied = ev.filter((e) => e.event === 'config-applied').length;
-    await new Promise((r) => setTimeout(r, 1500)); // observation window: one more reconcile interval and a half
+    // Observation window: two full reconcile passes after this point (the agent counts them in agent/passes).
+    const passes = () => Number(readFileSync(agentPaths(topo.stateDir).passes, 'utf8').trim() || NaN);
+    const p0 = await waitFor(() => (Number.isFinite(passes()) ? passes() : undefined), { timeoutMs: 5000, what: 'the agent pass count' });
+    await waitFor(() => passes() >= p0 + 2, { timeoutMs: 10_000, intervalMs: 20, what: 'two more reconcile passes' });
     expect(readEvents(topo).filter((e) => e.event === 'config-applied').length).toBe(applied);
     expect(proxyServers(topo).s1).toBe(final);
   });

@@ -1,7 +1,8 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { unhealthyReason } from '../../src/ops/failover-observe.js';
 import { ourPid, portAccepts, waitFor } from '../../src/runtime/index.js';
 import { mustParseAddress, proxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, runCli, testDescription, type TestStack } from '../support/stack.js';
@@ -29,11 +30,29 @@ describe('agent against a real stack', () => {
     await s?.stop();
   });
 
-  /** Restores every instance a test killed (up starts only what is not running; it also sets Sentinel's periods). */
-  async function restore(): Promise<void> {
+  /**
+   * Each test that breaks something says so (`broke`), and afterEach puts the stack back whether the test passed
+   * or failed: up starts what is not running, then the stack must be healthy (every instance linked, the sentinels
+   * agreeing with no failover in progress, the proxy config on their master). So no test depends on another's
+   * success, and any one of them can run alone (-t).
+   */
+  let dirty = false;
+  const undo: Array<() => void> = [];
+  const broke = (fn?: () => void) => {
+    dirty = true;
+    if (fn) undo.push(fn);
+  };
+  afterEach(async () => {
+    for (const fn of undo.splice(0).reverse()) fn();
+    if (!dirty) return;
+    dirty = false;
     const r = await s.cli(['up', '--timeout', '90']);
     if (r.code !== 0) throw new Error(`up failed (${r.code}): ${r.stderr}${r.stdout}`);
-  }
+    let why: string | null = null;
+    await waitFor(async () => (why = await unhealthyReason(topo, null)) === null, { timeoutMs: 60_000, intervalMs: 200, what: 'the stack to be healthy again' }).catch((e) => {
+      throw new Error(`${(e as Error).message}: ${why}`);
+    });
+  });
 
   /** Some key the proxy sends to `addr` (written through the proxy, read back on `addr`). */
   async function proxyReaches(addr: string): Promise<boolean> {
@@ -52,14 +71,15 @@ describe('agent against a real stack', () => {
     const old = (await majorityMaster(topo, 's1'))!;
     expect(old).not.toBeNull();
     const epochBefore = Number((await sentinelMasterInfo(topo, topo.sentinel.instances[0]!, 's1'))['config-epoch']);
+    broke();
     process.kill(redisPid(topo, old), 'SIGKILL');
     const newMaster = await waitFailoverDone(topo, 's1', old);
     const ev = () => eventsSince(topo, n0);
     const firstSwitch = await waitFor(() => ev().find((e) => e.event === 'switch-seen' && e.shard === 's1'), { timeoutMs: 10_000, what: '+switch-master' });
     const applied = ev().find((e) => e.event === 'config-applied' && (e.changes as Array<{ shard: string; to: string }>).some((c) => c.shard === 's1' && c.to === newMaster))!;
     expect(applied).toBeDefined();
-    const lag = Date.parse(applied.ts) - Date.parse(firstSwitch.ts);
-    expect(lag).toBeLessThan(1000);
+    // How fast is the benchmark's business (bench failover); here it is only reported.
+    process.stdout.write(`first +switch-master -> config applied: ${Date.parse(applied.ts) - Date.parse(firstSwitch.ts)} ms\n`);
     expect(await proxyReaches(newMaster)).toBe(true);
 
     // Settled: every sentinel names the new master and none has a failover in progress.
@@ -89,7 +109,6 @@ describe('agent against a real stack', () => {
     expect(s1Applies).toHaveLength(1);
     const timings = ev().find((e) => e.event === 'failover-timings' && e.shard === 's1');
     process.stdout.write(`failover timings: ${JSON.stringify(timings)}\n`);
-    await restore();
   });
 
   it('restarts nutcracker when it is killed', async (ctx) => {
@@ -97,6 +116,7 @@ describe('agent against a real stack', () => {
     const n0 = readEvents(topo).length;
     const before = proxyPid(topo)!;
     expect(before).not.toBeNull();
+    broke();
     process.kill(before, 'SIGKILL');
     const { host, port } = mustParseAddress(topo.proxy.listen);
     const after = await waitFor(
@@ -117,6 +137,7 @@ describe('agent against a real stack', () => {
     const old = (await majorityMaster(topo, 's2'))!;
     const agentBefore = agentPid(topo)!;
     expect(agentBefore).not.toBeNull();
+    broke();
     process.kill(redisPid(topo, old), 'SIGKILL');
     // Kill the agent as soon as it reports the failover under way (odown or the leader's choice).
     await waitFor(() => eventsSince(topo, n0).some((e) => (e.event === 'odown' && e.shard === 's2') || (e.event === 'sentinel-event' && e.type === '+selected-slave')), {
@@ -133,20 +154,19 @@ describe('agent against a real stack', () => {
     expect(agentAfter).not.toBe(agentBefore);
     // Not only the file: the running nutcracker sends s2's keys to the new master.
     await waitFor(() => proxyReaches(newMaster), { timeoutMs: 10_000, intervalMs: 100, what: `the proxy to write to ${newMaster}` });
-    await restore();
   });
 
   it('follows a failover with one of the three sentinels down', async (ctx) => {
     failed(ctx);
     const deadSentinel = topo.sentinel.instances[2]!;
     const spid = ourPid(sentinelPaths(topo.stateDir, deadSentinel).pid, topo.stateDir)!;
+    broke();
     process.kill(spid, 'SIGKILL');
     const old = (await majorityMaster(topo, 's1'))!;
     expect(old).not.toBeNull();
     process.kill(redisPid(topo, old), 'SIGKILL');
     const newMaster = await waitFailoverDone(topo, 's1', old);
     expect(await proxyReaches(newMaster)).toBe(true);
-    await restore();
   });
 
   it('keeps the last good config when nutcracker.yml is hand-edited into something invalid, and still follows a failover', async (ctx) => {
@@ -156,6 +176,10 @@ describe('agent against a real stack', () => {
     const pidBefore = proxyPid(topo);
     const n0 = readEvents(topo).length;
     const bad = good.replace('  servers:', '  bogus_key: 1\n  servers:');
+    // If the test fails before the agent repairs it, the good config goes back (the agent then applies its own).
+    broke(() => {
+      if (readFileSync(conf, 'utf8').includes('bogus_key')) writeFileSync(conf, good);
+    });
     writeFileSync(conf, bad);
     await waitFor(() => eventsSince(topo, n0).some((e) => e.event === 'config-invalid'), { timeoutMs: 5000, what: 'config-invalid' });
     const invalid = eventsSince(topo, n0).find((e) => e.event === 'config-invalid')!;
@@ -168,7 +192,6 @@ describe('agent against a real stack', () => {
     expect(await proxyReaches(newMaster)).toBe(true);
     expect(readFileSync(`${conf}.rejected`, 'utf8')).toBe(bad);
     expect(readFileSync(conf, 'utf8')).not.toContain('bogus_key');
-    await restore();
   });
 
   describe('notify', () => {
@@ -248,6 +271,7 @@ describe('agent against a real stack', () => {
     const n0 = readEvents(topo).length;
     const agent = agentPid(topo)!;
     const proxy = proxyPid(topo);
+    broke();
     process.kill(agent, 'SIGTERM');
     await waitFor(() => eventsSince(topo, n0).some((e) => e.event === 'agent-stopped'), { timeoutMs: 10_000, what: 'agent-stopped' });
     await waitFor(() => readFileSync(join(topo.stateDir, 'agent', 'agent.log'), 'utf8').includes('child exited (code 0)'), {
@@ -263,7 +287,8 @@ describe('agent against a real stack', () => {
 
   it('logged one JSON object per line, each with ts and event', () => {
     const lines = readFileSync(join(topo.stateDir, 'agent', 'events.jsonl'), 'utf8').split('\n').filter(Boolean);
-    expect(lines.length).toBeGreaterThan(10);
+    // Alone (-t) only `up`'s agent start has logged: agent-started, three sentinel-connected.
+    expect(lines.length).toBeGreaterThanOrEqual(4);
     for (const l of lines) {
       const e = JSON.parse(l) as Ev;
       expect(typeof e.ts).toBe('string');

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusText } from '../../src/ops/status-text.js';
+import { statusText } from '../../src/cli/status-text.js';
 import type { StatusReport } from '../../src/ops/status.js';
 import { ourPid, waitFor } from '../../src/runtime/index.js';
 import { redisPaths } from '../../src/topology/index.js';

@@ -27,10 +27,15 @@ export function testDescription(base: number, overrides: Partial<DescriptionInpu
 }
 
 export interface CliResult {
+  /** The exit code; -1 when the CLI was ended by a signal (then `signal` says which). */
   code: number;
   stdout: string;
   stderr: string;
+  signal?: NodeJS.Signals | null;
 }
+
+/** The CLI did not finish within the test's limit and was killed: never reported as an exit code. */
+export class CliTimeoutError extends Error {}
 
 export interface TestStack {
   dir: string;
@@ -43,14 +48,27 @@ export interface TestStack {
 }
 
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
-  return new Promise((resolvePromise) => {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((resolvePromise, reject) => {
+    const t0 = Date.now();
     const child = execFile(
       process.execPath,
       [CLI, ...args],
-      { cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 120_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
+      { cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolvePromise({ code, stdout: String(stdout), stderr: String(stderr) });
+        const e = err as (Error & { code?: unknown; killed?: boolean; signal?: NodeJS.Signals | null }) | null;
+        // execFile's timeout kills the child and reports it like any failure (code null): a hung CLI would read
+        // as "exit 1". Say what happened instead, with what it printed so far.
+        if (e?.killed && Date.now() - t0 >= timeoutMs) {
+          return reject(
+            new CliTimeoutError(
+              `redis-shard ${args.join(' ')} did not finish within ${timeoutMs} ms and was killed (${e.signal ?? 'SIGKILL'})\n--- stdout\n${String(stdout)}\n--- stderr\n${String(stderr)}`,
+            ),
+          );
+        }
+        const signal = e?.signal ?? null;
+        const code = !e ? 0 : typeof e.code === 'number' ? e.code : -1;
+        resolvePromise({ code, stdout: String(stdout), stderr: signal ? `${String(stderr)}\n[runCli] ended by ${signal}` : String(stderr), signal });
       },
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ClientProbe, GapTracker, classifyFailure, describeProbe, formatMs, type ProbeConnection } from '../../src/ops/client-probe.js';
+import { ClientProbe, GapTracker, classifyFailure, type ProbeConnection } from '../../src/ops/client-probe.js';
+import { describeProbe, formatMs } from '../../src/cli/failover-text.js';
 import { median } from '../../src/ops/bench-failover.js';
 
 const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });

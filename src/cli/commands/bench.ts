@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { benchTable, BENCH_TESTS, runThroughputBench } from '../../ops/bench-throughput.js';
+import { BENCH_TESTS, runThroughputBench } from '../../ops/bench-throughput.js';
+import { benchFailoverHeader, benchFailoverRow, benchFailoverSummary, benchTable } from '../bench-text.js';
 import { intOption, topologyFrom } from '../options.js';
 
 interface ThroughputFlags {
@@ -65,7 +66,8 @@ function registerFailover(bench: Command): void {
         runs: opts.runs,
         ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
         timeoutMs: opts.timeout * 1000,
-        out: (line) => process.stdout.write(`${line}\n`),
-      });
+        onStart: (info) => process.stdout.write(benchFailoverHeader(info)),
+        onRun: (run) => process.stdout.write(benchFailoverRow(run)),
+      }).then((r) => process.stdout.write(benchFailoverSummary(r)));
     });
 }

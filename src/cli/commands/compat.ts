@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CheckFailedError, InvalidInputError } from '../../errors.js';
 import { compatReport, type CompatReport } from '../../ops/compat/index.js';
-import { renderTable } from '../../ops/table.js';
+import { renderTable } from '../table.js';
 import { topologyFrom } from '../options.js';
 
 export function register(program: Command): void {

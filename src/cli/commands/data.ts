@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { CheckFailedError, InvalidInputError } from '../../errors.js';
 import { checkData, clearData, DEFAULT_PREFIX, loadData, type DataCheck } from '../../ops/data.js';
 import { ringForTopology } from '../../ops/locate.js';
-import { formatPercent, renderTable } from '../../ops/table.js';
+import { formatPercent, renderTable } from '../table.js';
 import type { Topology } from '../../topology/index.js';
 import { intOption, topologyFrom } from '../options.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EnvironmentError } from '../../errors.js';
 import { runDoctor, type DoctorReport } from '../../ops/doctor.js';
-import { renderTable } from '../../ops/table.js';
+import { renderTable } from '../table.js';
 import { topologyFrom } from '../options.js';
 
 export function register(program: Command): void {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { CheckFailedError, InvalidInputError } from '../../errors.js';
 import { DEFAULT_PREFIX } from '../../ops/data.js';
 import { confirmationText, runFailoverTest } from '../../ops/failover-test.js';
+import { renderFailoverEvent } from '../failover-text.js';
 import { intOption, topologyFrom } from '../options.js';
 
 export function register(program: Command): void {
@@ -32,7 +33,12 @@ export function register(program: Command): void {
       } else {
         process.stdout.write(`${confirmationText(topo, opts.count, opts.prefix)}y (--yes)\n`);
       }
-      const r = await runFailoverTest(topo, { count: opts.count, prefix: opts.prefix, timeoutMs: opts.timeout * 1000 });
+      const r = await runFailoverTest(topo, {
+        count: opts.count,
+        prefix: opts.prefix,
+        timeoutMs: opts.timeout * 1000,
+        onEvent: (e) => process.stdout.write(renderFailoverEvent(e)),
+      });
       if (!r.ok) {
         const failed = r.cases.filter((c) => !c.ok).map((c) => c.n);
         throw new CheckFailedError(

@@ -17,14 +17,7 @@ export async function watchStatus(topo: Topology, host: string | undefined): Pro
   });
   for (const sig of SIGNALS) process.on(sig, stop);
   type Render = (t: Topology, host?: string) => Promise<string>;
-  let render: Render | null = null;
-  try {
-    // ops/status-text exports statusText(topo, host); resolved at run time so this file builds on its own.
-    const mod = '../../ops/status-text.js';
-    render = ((await import(mod)) as { statusText: Render }).statusText;
-  } catch {
-    render = null;
-  }
+  const render: Render | null = (await import('../status-text.js')).statusText;
   let busy = false;
   const tick = async () => {
     const r = render;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CheckFailedError } from '../../errors.js';
 import { collectStatus, type StatusReport } from '../../ops/status.js';
-import { renderStatusText } from '../../ops/status-text.js';
+import { renderStatusText } from '../status-text.js';
 import { intOption, topologyFrom } from '../options.js';
 
 interface StatusFlags {

@@ -3,7 +3,7 @@
  * problem. `up --foreground` shows the same text as its live view.
  */
 import type { Topology } from '../topology/index.js';
-import { collectStatus, type InstanceStatus, type ShardStatus, type StatusReport } from './status.js';
+import { collectStatus, type InstanceStatus, type ShardStatus, type StatusReport } from '../ops/index.js';
 import { formatPercent, renderTable } from './table.js';
 
 export async function statusText(topo: Topology, host?: string): Promise<string> {
