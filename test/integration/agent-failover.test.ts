@@ -65,7 +65,7 @@ describe('agent against a real stack', () => {
       process.stderr.write(`\n${await diagnose(topo)}\n`);
     });
 
-  it('follows a kill -9 of a master: config = sentinels within a second of the switch, exactly one failover', async (ctx) => {
+  it('follows a kill -9 of a master: config = sentinels, exactly one failover', async (ctx) => {
     failed(ctx);
     const n0 = readEvents(topo).length;
     const old = (await majorityMaster(topo, 's1'))!;
