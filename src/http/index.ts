@@ -5,6 +5,6 @@ export { FailoverFeed, type FailoverRow, type FeedListener } from './failover-fe
 export { AgentMetrics, DURATION_PHASES, FAILOVER_PATHS } from './metrics.js';
 export { NutcrackerAccumulator, parseNutcrackerStats, readNutcrackerStats, type NutcrackerReading, type NutcrackerTotals } from './nutcracker-stats.js';
 export { EventHub } from './sse.js';
-export { LogFollower, parseUnsupportedCommandLine } from './unsupported-log.js';
+export { LogFollower } from './log-follower.js';
 export { sourcesOf, type StatusFacts, type ShardFacts, type InstanceFacts, type SourceResult } from './facts.js';
 export { readHttpToken } from './token.js';

@@ -120,7 +120,7 @@ export class AgentMetrics {
   }
 
   unsupportedCommand(command: string, n = 1): void {
-    this.unsupported.inc({ command: command.toLowerCase() }, n);
+    this.unsupported.inc({ command }, n);
   }
 
   /** The text exposition, gauges set from this snapshot (null: the snapshot itself failed). */

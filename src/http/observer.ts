@@ -4,7 +4,8 @@ import { sourcesOf, type SourceResult, type StatusFacts } from './facts.js';
 import { AgentMetrics } from './metrics.js';
 import { NutcrackerAccumulator, readNutcrackerStats } from './nutcracker-stats.js';
 import { EventHub } from './sse.js';
-import { LogFollower, parseUnsupportedCommandLine } from './unsupported-log.js';
+import { parseRejections } from '../runtime/index.js';
+import { LogFollower } from './log-follower.js';
 
 export interface ObserverOptions {
   shards: string[];
@@ -103,11 +104,13 @@ export class AgentObserver {
       this.ncSource = { source: 'nutcracker_stats', addr: this.o.stats, up: false, timedOut: /timed out/.test(error), error: /ECONNREFUSED/.test(error) ? 'connection refused' : error };
     }
     if (this.log) {
-      for (const line of this.log.read()) {
-        const cmd = parseUnsupportedCommandLine(line);
-        if (cmd === null) continue;
-        this.unsupported[cmd] = (this.unsupported[cmd] ?? 0) + 1;
-        this.metrics.unsupportedCommand(cmd);
+      // New lines only, through the one parser of nutcracker's `parsed unsupported command` line (status uses it too).
+      const lines = this.log.read();
+      if (lines.length > 0) {
+        for (const c of parseRejections(lines.join('\n'), new Date(0)).commands) {
+          this.unsupported[c.command] = (this.unsupported[c.command] ?? 0) + c.count;
+          this.metrics.unsupportedCommand(c.command, c.count);
+        }
       }
     }
   }

@@ -197,7 +197,7 @@ describe('agent http', () => {
     const c = redisClient(stack.topo.proxy.listen, null, { timeoutMs: 1000 });
     await expect(c.call('KEYS', '*')).rejects.toThrow();
     c.disconnect();
-    await waitFor(async () => (sample(await scrape(), 'redis_shard_proxy_unsupported_command_closes_total', { command: 'keys' }) === 1 ? true : undefined), {
+    await waitFor(async () => (sample(await scrape(), 'redis_shard_proxy_unsupported_command_closes_total', { command: 'KEYS' }) === 1 ? true : undefined), {
       timeoutMs: 5000, intervalMs: 200, what: 'the unsupported KEYS to be counted',
     });
   });

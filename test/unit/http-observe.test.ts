@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  AgentMetrics, EventHub, FailoverFeed, NutcrackerAccumulator, parseNutcrackerStats, parseUnsupportedCommandLine, sourcesOf,
+  AgentMetrics, EventHub, FailoverFeed, LogFollower, NutcrackerAccumulator, parseNutcrackerStats, sourcesOf,
   type NutcrackerReading, type StatusFacts,
 } from '../../src/http/index.js';
 import { fromObject, DEFAULT_DESCRIPTION, type DescriptionInput } from '../../src/topology/index.js';
@@ -103,10 +106,23 @@ describe('server-sent events replay', () => {
   });
 });
 
-describe('unsupported commands in nutcracker log', () => {
-  it('finds the command in the line nutcracker 0.5.0 writes', () => {
-    expect(parseUnsupportedCommandLine("[2026-12-01 21:49:41.507] nc_redis.c:1324 parsed unsupported command 'keys'")).toBe('keys');
-    expect(parseUnsupportedCommandLine('[2026-12-01 21:49:40.996] nc.c:182 nutcracker-0.5.0 started')).toBeNull();
+describe("following nutcracker's log", () => {
+  it('returns only new complete lines, and starts over when the file shrank (rotated)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'i12-log-'));
+    try {
+      const f = join(dir, 'nutcracker.log');
+      const l = new LogFollower(f);
+      expect(l.read()).toEqual([]); // no file yet
+      writeFileSync(f, 'a\nb\npart');
+      expect(l.read()).toEqual(['a', 'b']);
+      appendFileSync(f, 'ial\nc\n');
+      expect(l.read()).toEqual(['partial', 'c']);
+      expect(l.read()).toEqual([]);
+      writeFileSync(f, 'new\n');
+      expect(l.read()).toEqual(['new']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

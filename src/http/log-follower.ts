@@ -1,16 +1,6 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /**
- * nutcracker closes a client's connection when it parses a command it does not support, and logs it
- * (nc_redis.c, at the default log level): `[2026-12-01 21:49:41.507] nc_redis.c:1324 parsed unsupported command 'keys'`.
- * This is the minimal parser for that line; i8's shared parser (clients, compat) is meant to replace it.
- */
-export function parseUnsupportedCommandLine(line: string): string | null {
-  const m = /parsed unsupported command '([^']*)'/.exec(line);
-  return m ? m[1]!.toLowerCase() : null;
-}
-
-/**
  * Follows nutcracker's log from where it last read: new complete lines only, from the start again when the file
  * shrank (rotated or truncated). Reads at most `maxBytes` per call, so a huge log cannot stall the agent.
  */
