@@ -40,8 +40,9 @@ export type ApplyResult =
 /**
  * What to write: a text, or a function computing it from the current config as read under the lock (so two
  * writers never compute from a stale base and undo each other). The function returns null for "nothing to do".
+ * It may be async: a reshard's cut runs its whole drain and commit inside it, so no other writer comes between.
  */
-export type ApplyInput = string | ((base: BaseConfig) => string | null);
+export type ApplyInput = string | ((base: BaseConfig) => string | null | Promise<string | null>);
 
 /**
  * Writes a new nutcracker.yml and makes it take effect, per apply mode:
@@ -209,7 +210,7 @@ export class ConfigApplier {
       try {
         let text: string | null;
         try {
-          text = typeof input === 'string' ? input : input(await this.readBase());
+          text = typeof input === 'string' ? input : await input(await this.readBase());
         } catch (e) {
           return { ok: false, stage: 'edit', error: e as Error };
         }

@@ -58,6 +58,12 @@ export class ProxySupervisor {
     }
   }
 
+  /** Stops the running nutcracker, if any (a reshard's cut, under the apply lock, before the new config starts it). */
+  async stop(): Promise<void> {
+    const old = this.current();
+    if (old !== null) await this.kill(old);
+  }
+
   /** Stops the running nutcracker (if any) and starts one on the config file; resolves once it accepts connections. */
   async restart(sha: string): Promise<RestartTimings> {
     const t0 = performance.now();

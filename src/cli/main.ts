@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   'failover-test': () => import('./commands/failover-test.js'),
   services: () => import('./commands/services.js'),
   proxy: () => import('./commands/proxy.js'),
+  reshard: () => import('./commands/reshard.js'),
 };
 
 /** The command word: the first argument that is neither a global option nor its value. */

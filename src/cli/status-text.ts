@@ -15,6 +15,11 @@ export function renderStatusText(r: StatusReport): string {
   const proxyConf = r.proxy.config ? `config ${r.proxy.config}` : r.proxy.local ? 'config MISSING' : 'config on another host';
   out.push(`proxy      ${r.proxy.listen}  ${r.proxy.up ? 'up' : `DOWN (${r.proxy.error ?? 'no answer'})`}  ${proxyConf}`);
   if (r.agent) out.push(`agent      ${r.agent.running ? `running (pid ${r.agent.pid})` : 'NOT RUNNING'}`);
+  if (r.reshard) {
+    const x = r.reshard;
+    const change = [...x.added.map((a) => `+${a}`), ...x.removed.map((d) => `-${d}`)].join(' ') || 'ring settings';
+    out.push(`reshard    epoch ${x.epoch} (${change}): phase ${x.phase}, ${x.keysCopied}/${x.plannedKeys} keys copied, ${(x.bytesCopied / 1e6).toFixed(1)} MB${x.lastError ? `; last error: ${x.lastError}` : ''} (redis-shard reshard --resume | --abort)`);
+  }
   out.push(`sentinels  ${r.sentinels.map((s) => `${s.addr} ${s.up ? 'up' : `DOWN (${s.error ?? 'no answer'})`}`).join('   ')}`);
   for (const s of r.shards) {
     out.push('');

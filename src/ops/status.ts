@@ -3,6 +3,7 @@
  * disagree. Two steps, as in the agent: observe (ask everything, in parallel, each with a short timeout) and
  * analyze (pure: observations -> report with problems), so the rules are unit-tested without a stack.
  */
+import { beforeCommit, readState as readReshardState, type ReshardState } from '../reshard/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
 import { localParts, ourPid, readRejections, type ProxyRejections } from '../runtime/index.js';
@@ -246,6 +247,20 @@ export interface StatusReport {
   agent: { running: boolean; pid: number | null } | null;
   sentinels: Array<{ addr: string; up: boolean; error?: string }>;
   shards: ShardStatus[];
+  /** A reshard in progress in this state dir (phase, progress, epoch), or absent. */
+  reshard?: ReshardStatus | null;
+}
+
+export interface ReshardStatus {
+  epoch: number;
+  phase: string;
+  startedAt: string;
+  added: string[];
+  removed: string[];
+  keysCopied: number;
+  plannedKeys: number;
+  bytesCopied: number;
+  lastError: string | null;
 }
 
 const IGNORED_FLAGS = new Set(['master']);
@@ -413,5 +428,37 @@ function emptyRejections(at: Date, windowMs: number): ProxyRejections {
 
 /** Observe and analyze: the deployment's status as of now. */
 export async function collectStatus(topo: Topology, opts: StatusOptions = {}): Promise<StatusReport> {
-  return analyzeStatus(topo, await observeStatus(topo, opts));
+  return withReshard(analyzeStatus(topo, await observeStatus(topo, opts)), readReshardState(topo.stateDir));
+}
+
+/**
+ * A reshard in progress is shown; before its commit an added shard is not in the proxy config yet (and, before
+ * it starts, not monitored): that is the plan, not a problem.
+ */
+export function withReshard(r: StatusReport, state: ReshardState | null): StatusReport {
+  if (!state) return { ...r, reshard: null };
+  const pending = beforeCommit(state.phase) ? new Set(state.addedShards) : new Set<string>();
+  const expected = (p: string) => /has no server named|does not monitor this shard|no sentinel reports a master|GET through the proxy/.test(p);
+  const shards = r.shards.map((s) => (pending.has(s.name) ? { ...s, problems: s.problems.filter((p) => !expected(p)) } : s));
+  const problems = r.problems.filter((p) => {
+    const shard = p.slice(0, p.indexOf(':'));
+    return !(pending.has(shard) && expected(p.slice(p.indexOf(':') + 2)));
+  });
+  return {
+    ...r,
+    shards,
+    problems,
+    healthy: problems.length === 0,
+    reshard: {
+      epoch: state.epoch,
+      phase: state.phase,
+      startedAt: state.startedAt,
+      added: state.addedShards,
+      removed: state.removedShards,
+      keysCopied: state.progress.keysCopied,
+      plannedKeys: state.planned.keys,
+      bytesCopied: state.progress.bytesCopied,
+      lastError: state.lastError,
+    },
+  };
 }

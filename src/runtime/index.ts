@@ -15,3 +15,4 @@ export * from './sentinel-tuning.js';
 export * from './entry-points.js';
 export * from './stack-lock.js';
 export { hasStateMarker, prepareStateDir, STATE_MARKER, writeStateMarker } from './state-dir.js';
+export * from './shard-lifecycle.js';

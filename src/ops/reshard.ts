@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { ConfigApplier, ProxySupervisor } from '../agent/index.js';
+import { EnvironmentError } from '../errors.js';
+import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDeps, type ReshardEvent, type ReshardPlan } from '../reshard/index.js';
+import { restartAgentWorker } from '../runtime/index.js';
+import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
+
+/** Wires the reshard to the agent's config writer: the cut takes the same apply lock the agent takes. */
+export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): ReshardDeps {
+  const password = readPassword(topo);
+  const proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
+  const applier = new ConfigApplier(topo, password, proxy);
+  return {
+    topo,
+    password,
+    liveYml: () => {
+      // Staging mode: the staging file is what the installer applies next, so it is the live ring's source.
+      const path = topo.agent.apply === 'staging' ? topo.stagingFile : proxyPaths(topo.stateDir).conf;
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+      }
+    },
+    check: async (text) => {
+      const r = await applier.check(text);
+      return r.ok ? null : r.error;
+    },
+    switchProxy: async (fn) => {
+      const r = await applier.apply((base) => fn(base.text), { lockTimeoutMs: 15_000 });
+      if (!r.ok) throw Object.assign(r.error, { stage: r.stage });
+    },
+    stopProxy: async () => {
+      if (!proxy) throw new EnvironmentError('stopping the proxy needs agent.apply supervise');
+      await proxy.stop();
+    },
+    restartAgent: async () => {
+      await restartAgentWorker(topo);
+    },
+    emit,
+  };
+}
+
+export async function reshardPlan(topo: Topology, rate: number | null): Promise<ReshardPlan> {
+  return planReshard(reshardDeps(topo, () => {}), { rate });
+}
+
+export async function reshardRun(
+  topo: Topology,
+  opts: { rate: number | null; emit: (e: ReshardEvent) => void; confirm?: (p: ReshardPlan) => Promise<boolean> },
+) {
+  return startReshard(reshardDeps(topo, opts.emit), { rate: opts.rate, ...(opts.confirm ? { confirm: opts.confirm } : {}) });
+}
+
+export async function reshardResume(topo: Topology, emit: (e: ReshardEvent) => void) {
+  return resumeReshard(reshardDeps(topo, emit));
+}
+
+export async function reshardAbort(topo: Topology, emit: (e: ReshardEvent) => void) {
+  return abortReshard(reshardDeps(topo, emit));
+}

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../src/reshard/index.js';
+import { startStack, type TestStack } from '../support/stack.js';
+import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
+
+// Ports 25000-25049: s1 25000-2, s2 25010-2, sentinels 25020-2, proxy 25030/31, added s3 25040-2.
+const BASE = 25000;
+const a = (p: number) => `127.0.0.1:${BASE + p}`;
+
+describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    s = await startStack(BASE);
+  }, 120_000);
+  afterAll(async () => {
+    await s?.stop();
+  }, 60_000);
+
+  it('plan changes nothing; the run moves ~1/3 of the keys to s3; every key ends on the shard the ring names', async () => {
+    const proxy = client(s.topo.proxy.listen);
+    await loadMixed(proxy, 3000, s.topo);
+    proxy.disconnect();
+    const before = await snapshot(proxyMasters(s.topo));
+    editDescription(s, (d) => {
+      (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
+    });
+
+    const plan = await s.cli(['reshard', '--plan', '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const p = JSON.parse(plan.stdout);
+    expect(p.change.added).toEqual(['s3']);
+    expect(p.cutMode).toBe('pause');
+    expect(p.totalKeys).toBeGreaterThan(800);
+    expect(p.flows.every((f: { to: string }) => f.to === 's3')).toBe(true);
+    expect(readState(s.topo.stateDir)).toBeNull();
+
+    const w = new Workload(s.topo.proxy.listen);
+    w.start();
+    // Killed (SIGKILL) on entering the copy phase, then resumed by another process.
+    const killed = await s.cli(['reshard', '--yes', '--json'], { env: { REDIS_SHARD_RESHARD_EXIT_AT: 'copying' } });
+    expect(killed.code).not.toBe(0);
+    expect(readState(s.topo.stateDir)?.phase).toBe('copying');
+    const status = await s.cli(['status', '--json']);
+    expect(status.stdout + status.stderr).toMatch(/reshard/);
+    const resumed = await s.cli(['reshard', '--resume', '--json']);
+    expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    await w.stop();
+
+    const events = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const cut = events.find((e) => e.type === 'cut');
+    expect(cut.mode).toBe('pause');
+    expect(cut.pauseMs).toBeLessThan(500);
+    expect(events.some((e) => e.type === 'phase' && e.phase === 'done')).toBe(true);
+    expect(readState(s.topo.stateDir)).toBeNull();
+    expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2', 's3']);
+
+    expect(w.wrongReads).toEqual([]);
+    expect(await w.finalCheck()).toEqual([]);
+    expect(w.ops).toBeGreaterThan(100);
+    const problems = await verifyPlacement(s.topo, before, (k) => k.startsWith('w:'));
+    expect(problems.slice(0, 10)).toEqual([]);
+    // The sentinels monitor s3 now.
+    const sent = client(a(20));
+    expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toEqual(['127.0.0.1', String(BASE + 40)]);
+    sent.disconnect();
+  }, 240_000);
+});
