@@ -247,7 +247,7 @@ export async function abortReshard(deps: ReshardDeps): Promise<ReshardResult> {
   try {
     const state = readState(deps.topo.stateDir);
     if (!state) throw new InvalidInputError('no reshard in progress in this state dir; nothing to abort');
-    if (!beforeCommit(state.phase)) {
+    if (!beforeCommit(state.phase) || sameRing(deps.liveYml(), state.newYml, state.pool)) {
       throw new InvalidInputError(`reshard epoch ${state.epoch} is past its commit (phase ${state.phase}): the proxy serves the new ring; it can only go forward (reshard --resume)`);
     }
     await new Runner(deps, state, true).abort();
@@ -257,13 +257,16 @@ export async function abortReshard(deps: ReshardDeps): Promise<ReshardResult> {
   }
 }
 
+/** Same placement: hash, distribution, hash_tag, and the servers' names and weights. */
+export function sameRing(aYml: string, bYml: string, pool: string): boolean {
+  const a = ringFromNutcrackerYml(aYml, pool);
+  const b = ringFromNutcrackerYml(bYml, pool);
+  const servers = (r: typeof a) => JSON.stringify(r.servers.map((s) => [s.name ?? s.addr, s.weight]).sort());
+  return a.hash === b.hash && a.distribution === b.distribution && (a.hashTag ?? '') === (b.hashTag ?? '') && servers(a) === servers(b);
+}
+
 function checkSameDescription(topo: Topology, state: ReshardState): void {
-  const expect = renderNew(topo, state.oldYml, null, {});
-  const a = ringFromNutcrackerYml(expect, state.pool);
-  const b = ringFromNutcrackerYml(state.newYml, state.pool);
-  const same = a.hash === b.hash && a.distribution === b.distribution && a.hashTag === b.hashTag &&
-    JSON.stringify(a.servers.map((s) => [s.name, s.weight])) === JSON.stringify(b.servers.map((s) => [s.name, s.weight]));
-  if (!same) {
+  if (!sameRing(renderNew(topo, state.oldYml, null, {}), state.newYml, state.pool)) {
     throw new InvalidInputError(`${topo.file ?? 'the description'} no longer describes the ring of reshard epoch ${state.epoch}; put it back as it was, then --resume (or --abort before the commit)`);
   }
 }
@@ -349,6 +352,8 @@ class Runner {
 
   async run(): Promise<void> {
     try {
+      // Killed between writing the new proxy config and recording it: the config is the commit.
+      if (beforeCommit(this.state.phase) && this.liveIsNewRing()) this.recordCommit();
       if (beforeCommit(this.state.phase)) {
         if (this.state.phase === 'planned') {
           await this.startAddedShards();
@@ -706,23 +711,21 @@ class Runner {
         for (const t of this.trackers.values()) if (t.lost) throw new TransientError(`lost the keyspace subscription of ${t.shard} during the cut`);
         const held = performance.now() - pausedAt;
         if (!proxyStop && held > budget * 0.8) throw new TransientError(`the drain took ${Math.round(held)} ms, too close to the ${budget} ms pause; the cut starts over`);
-        // The point of no return: from here the new ring is the truth, and a resume only goes forward.
-        this.state.phase = 'committed';
-        this.state.committedAt = new Date().toISOString();
-        writeState(this.topo.stateDir, this.state);
-        this.deps.emit({ type: 'phase', phase: 'committed', epoch: this.state.epoch });
-        exitHook('committed');
+        // The point of no return is the atomic write of this text as the proxy config, right after we return:
+        // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
+        exitHook('switching');
         return text;
       });
     } catch (e) {
-      await unpause();
-      if (this.state.phase === 'committed') {
-        // Committed but the switch failed: keep going forward (the switch is retried, idempotently).
-        await this.switchAfterCommit();
-      } else {
+      if (!this.liveIsNewRing()) {
+        await unpause();
         throw e;
       }
+      // The new config is written but did not take effect (a failed restart): forward only, retried.
+      this.deps.emit({ type: 'info', message: `the new proxy config is written but ${(e as Error).message}; retrying the switch` });
+      await this.switchAfterCommit();
     }
+    this.recordCommit();
     await unpause();
     const pauseMs = Math.round((performance.now() - pausedAt) * 10) / 10;
     this.state.cut.pauseMs = pauseMs;
@@ -730,6 +733,24 @@ class Runner {
     this.deps.emit({ type: 'cut', attempt, pauseMs, drained, mode: proxyStop ? 'proxy-stop' : 'pause' });
     this.closeTrackers();
     await this.deps.restartAgent().catch(() => {});
+  }
+
+  private recordCommit(): void {
+    if (this.state.phase === 'committed') return;
+    this.state.phase = 'committed';
+    this.state.committedAt = new Date().toISOString();
+    writeState(this.topo.stateDir, this.state);
+    this.deps.emit({ type: 'phase', phase: 'committed', epoch: this.state.epoch });
+    exitHook('committed');
+  }
+
+  /** Whether the live proxy config already has the new ring (the commit happened, whatever the record says). */
+  liveIsNewRing(): boolean {
+    try {
+      return sameRing(this.deps.liveYml(), this.state.newYml, this.state.pool);
+    } catch {
+      return false;
+    }
   }
 
   private closeTrackers(): void {

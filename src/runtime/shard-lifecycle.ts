@@ -80,14 +80,16 @@ export async function sentinelRemove(topo: Topology, shard: string, password: st
   return failures;
 }
 
-/** Stops this host's instances of a shard (SIGTERM, Redis flushes its AOF), by pid file. */
+/**
+ * Stops this host's instances of a shard (SIGTERM, Redis flushes its AOF), by pid file: a shard removed from
+ * the description is no longer in it, so a pid file of ours under this state dir is what says it runs here.
+ */
 export async function stopShardInstances(topo: Topology, shard: ShardSpec): Promise<string[]> {
   const stopped: string[] = [];
-  const local = new Set(localParts(topo).redis);
   for (const addr of shard.instances) {
     const p = redisPaths(topo.stateDir, addr);
     const pid = ourPid(p.pid, topo.stateDir);
-    if (pid === null || !local.has(addr)) continue;
+    if (pid === null) continue;
     await stopPid(pid, { graceMs: 20_000 });
     stopped.push(addr);
   }

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ourPid } from '../../src/runtime/index.js';
+import { readState } from '../../src/reshard/index.js';
+import { redisPaths } from '../../src/topology/index.js';
+import { CLI, startStack, type TestStack } from '../support/stack.js';
+import { allKeys, client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement } from './reshard-helpers.js';
+
+// Ports 25300-25349: s1 25300-2, s2 25310-2, sentinels 25320-2, proxy 25330/31, added s3 25340-2.
+const BASE = 25300;
+const a = (p: number) => `127.0.0.1:${BASE + p}`;
+
+/** `reshard` in the background, JSON events on stdout; resolves `progressed` at the first copied key. */
+function background(s: TestStack, args: string[]): { child: ChildProcess; progressed: Promise<void>; done: Promise<{ code: number | null; out: string }> } {
+  const child = spawn(process.execPath, [CLI, '-c', s.file, 'reshard', '--json', ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let resolveProgress!: () => void;
+  const progressed = new Promise<void>((r) => (resolveProgress = r));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (/"type":"progress","phase":"copying","keysCopied":[1-9]/.test(out)) resolveProgress();
+  });
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<{ code: number | null; out: string }>((r) => child.on('exit', (code) => r({ code, out })));
+  return { child, progressed, done };
+}
+
+describe('reshard faults: --abort, and a source master killed during the copy', () => {
+  let s: TestStack;
+  let before: Awaited<ReturnType<typeof snapshot>>;
+  beforeAll(async () => {
+    s = await startStack(BASE);
+    const proxy = client(s.topo.proxy.listen);
+    await loadMixed(proxy, 3000, s.topo);
+    proxy.disconnect();
+    before = await snapshot(proxyMasters(s.topo));
+    editDescription(s, (d) => {
+      (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.stop();
+  }, 60_000);
+
+  it('--abort in the middle of the copy leaves everything as before: copies gone, s3 stopped and forgotten', async () => {
+    const run = background(s, ['--yes', '--rate', '300']);
+    await run.progressed;
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(readState(s.topo.stateDir)?.phase).toBe('copying');
+    const again = await s.cli(['reshard', '--yes']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/in progress.*--resume or reshard --abort/);
+    const r = await s.cli(['reshard', '--abort', '--json']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(readState(s.topo.stateDir)).toBeNull();
+    expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
+    for (const i of [40, 41, 42]) expect(ourPid(redisPaths(s.topo.stateDir, a(i)).pid, s.topo.stateDir)).toBeNull();
+    const sent = client(a(20));
+    expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toBeNull();
+    sent.disconnect();
+    // Each key only where the old ring puts it, as before.
+    const now = await snapshot(proxyMasters(s.topo));
+    expect(now.size).toBe(before.size);
+    for (const [k, where] of now) expect(where, k).toEqual(before.get(k));
+  }, 120_000);
+
+  it('a source master killed (SIGKILL) during the copy: its pass starts over on the promoted replica; nothing lost', async () => {
+    const run = background(s, ['--yes', '--rate', '1000']);
+    await run.progressed;
+    const victim = proxyMasters(s.topo).s1!;
+    const pid = ourPid(redisPaths(s.topo.stateDir, victim).pid, s.topo.stateDir)!;
+    process.kill(pid, 'SIGKILL');
+    const r = await run.done;
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/"type":"repass","shard":"s1"/);
+    expect(proxyMasters(s.topo).s1).not.toBe(victim);
+    expect(await verifyPlacement(s.topo, before, () => false).then((x) => x.slice(0, 10))).toEqual([]);
+    const s3 = client(proxyMasters(s.topo).s3!);
+    expect((await allKeys(s3)).length).toBeGreaterThan(500);
+    s3.disconnect();
+  }, 180_000);
+});

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ourPid } from '../../src/runtime/index.js';
+import { readState } from '../../src/reshard/index.js';
+import { redisPaths } from '../../src/topology/index.js';
+import { startStack, type TestStack } from '../support/stack.js';
+import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
+
+// Ports 25100-25149: s1 25100-2, s2 25110-2, sentinels 25120-2, proxy 25130/31, s3 25140-2.
+const BASE = 25100;
+const a = (p: number) => `127.0.0.1:${BASE + p}`;
+
+describe('reshard: remove a shard under load, kill -9 at the cut, resume', () => {
+  let s: TestStack;
+  beforeAll(async () => {
+    const shards = [
+      { name: 's1', master: a(0), instances: [a(0), a(1), a(2)] },
+      { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] },
+      { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] },
+    ];
+    s = await startStack(BASE, { shards });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.stop();
+  }, 60_000);
+
+  it("moves only s3's keys, stops s3 and no sentinel monitors it", async () => {
+    const proxy = client(s.topo.proxy.listen);
+    await loadMixed(proxy, 3000, s.topo);
+    proxy.disconnect();
+    const before = await snapshot(proxyMasters(s.topo));
+    editDescription(s, (d) => {
+      d.shards = (d.shards as Array<{ name: string }>).filter((x) => x.name !== 's3');
+    });
+    const plan = await s.cli(['reshard', '--plan', '--json']);
+    expect(plan.code, plan.stderr).toBe(0);
+    const p = JSON.parse(plan.stdout);
+    expect(p.change.removed).toEqual(['s3']);
+    expect(p.sources).toEqual(['s3']);
+
+    const w = new Workload(s.topo.proxy.listen);
+    w.start();
+    const killed = await s.cli(['reshard', '--yes', '--json'], { env: { REDIS_SHARD_RESHARD_EXIT_AT: 'cutting' } });
+    expect(killed.code).not.toBe(0);
+    expect(readState(s.topo.stateDir)?.phase).toBe('cutting');
+    const resumed = await s.cli(['reshard', '--resume', '--json']);
+    expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    await w.stop();
+
+    const events = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.find((e) => e.type === 'cut')?.mode).toBe('pause');
+    expect(events.some((e) => e.type === 'shard-removed' && e.shard === 's3')).toBe(true);
+    expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
+    expect(w.wrongReads).toEqual([]);
+    expect(await w.finalCheck()).toEqual([]);
+    expect(await verifyPlacement(s.topo, before, (k) => k.startsWith('w:')).then((x) => x.slice(0, 10))).toEqual([]);
+    for (const i of [40, 41, 42]) expect(ourPid(redisPaths(s.topo.stateDir, a(i)).pid, s.topo.stateDir)).toBeNull();
+    for (const i of [20, 21, 22]) {
+      const sent = client(a(i));
+      expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toBeNull();
+      sent.disconnect();
+    }
+  }, 240_000);
+});
