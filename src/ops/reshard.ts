@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigApplier, ProxySupervisor } from '../agent/index.js';
 import { EnvironmentError } from '../errors.js';
 import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDeps, type ReshardEvent, type ReshardPlan } from '../reshard/index.js';
-import { restartAgentWorker } from '../runtime/index.js';
+import { acquireStackLock, restartAgentWorker } from '../runtime/index.js';
 import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
 
 /** Wires the reshard to the agent's config writer: the cut takes the same apply lock the agent takes. */
@@ -45,17 +45,27 @@ export async function reshardPlan(topo: Topology, rate: number | null): Promise<
   return planReshard(reshardDeps(topo, () => {}), { rate });
 }
 
+/** One command at a time changes a stack (up, down, services, reshard): the state-dir lock, held to the end. */
+async function locked<T>(topo: Topology, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireStackLock(topo.stateDir, 'reshard');
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
 export async function reshardRun(
   topo: Topology,
   opts: { rate: number | null; emit: (e: ReshardEvent) => void; confirm?: (p: ReshardPlan) => Promise<boolean> },
 ) {
-  return startReshard(reshardDeps(topo, opts.emit), { rate: opts.rate, ...(opts.confirm ? { confirm: opts.confirm } : {}) });
+  return locked(topo, () => startReshard(reshardDeps(topo, opts.emit), { rate: opts.rate, ...(opts.confirm ? { confirm: opts.confirm } : {}) }));
 }
 
 export async function reshardResume(topo: Topology, emit: (e: ReshardEvent) => void) {
-  return resumeReshard(reshardDeps(topo, emit));
+  return locked(topo, () => resumeReshard(reshardDeps(topo, emit)));
 }
 
 export async function reshardAbort(topo: Topology, emit: (e: ReshardEvent) => void) {
-  return abortReshard(reshardDeps(topo, emit));
+  return locked(topo, () => abortReshard(reshardDeps(topo, emit)));
 }
