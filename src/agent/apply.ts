@@ -3,8 +3,8 @@ import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, read
 import { basename, dirname, join } from 'node:path';
 import { readProcStat } from '../engine/index.js';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { readPoolServers, renderNutcrackerYml, ringDifferences, setServerAddresses } from '../render/index.js';
-import { atomicWriteFile, checkNutcrackerConf, isAlive } from '../runtime/index.js';
+import { readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setServerAddresses } from '../render/index.js';
+import { atomicWriteFile, checkNutcrackerConf, expectedRings, isAlive } from '../runtime/index.js';
 import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
 
@@ -132,7 +132,12 @@ export class ConfigApplier {
   async usable(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
     const check = await this.check(text);
     if (!check.ok) return { ok: false, error: `nutcracker rejects it: ${check.error}` };
-    const ring = ringDifferences(text, this.topo);
+    // During a reshard the description already names the new ring while the proxy must serve the old one until
+    // the cut (and the new one from it): the reshard records which, and that is the judge then.
+    const during = expectedRings(this.topo.stateDir);
+    const ring = during
+      ? during.some((r) => sameRingYml(text, r, this.topo.proxy.name)) ? [] : ['it is not the ring of the reshard in progress (redis-shard status)']
+      : ringDifferences(text, this.topo);
     return ring.length === 0 ? { ok: true } : { ok: false, error: `it changes which shard keys land on: ${ring.join('; ')}` };
   }
 

@@ -10,24 +10,26 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
   const password = readPassword(topo);
   const proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
   const applier = new ConfigApplier(topo, password, proxy);
+  const liveYml = (): string => {
+    // Staging mode: the staging file is what the installer applies next, so it is the live ring's source.
+    const path = topo.agent.apply === 'staging' ? topo.stagingFile : proxyPaths(topo.stateDir).conf;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+    }
+  };
   return {
     topo,
     password,
-    liveYml: () => {
-      // Staging mode: the staging file is what the installer applies next, so it is the live ring's source.
-      const path = topo.agent.apply === 'staging' ? topo.stagingFile : proxyPaths(topo.stateDir).conf;
-      try {
-        return readFileSync(path, 'utf8');
-      } catch {
-        return readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
-      }
-    },
+    liveYml,
     check: async (text) => {
       const r = await applier.check(text);
       return r.ok ? null : r.error;
     },
     switchProxy: async (fn) => {
-      const r = await applier.apply((base) => fn(base.text), { lockTimeoutMs: 15_000 });
+      // The file itself, read under the lock: the applier's base may be its last good config instead.
+      const r = await applier.apply(() => fn(liveYml()), { lockTimeoutMs: 15_000 });
       if (!r.ok) throw Object.assign(r.error, { stage: r.stage });
     },
     stopProxy: async () => {

@@ -4,3 +4,4 @@ export * from './nutcracker.js';
 export { quote } from './quote.js';
 export * from './nutcracker-edit.js';
 export * from './nutcracker-ring.js';
+export { sameRingYml } from './ring-compare.js';

@@ -3,7 +3,7 @@ import { CheckFailedError, InvalidInputError, TransientError } from '../errors.j
 import { ringFromNutcrackerYml } from '../hashring/index.js';
 import { readPoolServers, renderNutcrackerYml } from '../render/index.js';
 import {
-  redisClient, sentinelMonitor, sentinelRemove, startShardInstances, stopShardInstances, withClient,
+  redisClient, sentinelMonitor, writeExpectedRings, sentinelRemove, startShardInstances, stopShardInstances, withClient,
 } from '../runtime/index.js';
 import type { ShardSpec, Topology } from '../topology/index.js';
 import { copyKeys, RateLimiter, scanAll, type CopyResult } from './copy.js';
@@ -211,6 +211,7 @@ export async function startReshard(deps: ReshardDeps, opts: { rate: number | nul
       lastError: null,
     };
     writeState(topo.stateDir, state);
+    writeExpectedRings(topo.stateDir, [plan.oldYml]);
     deps.emit({ type: 'phase', phase: 'planned', epoch: state.epoch });
     exitHook('planned');
     try {
@@ -354,6 +355,7 @@ class Runner {
     try {
       // Killed between writing the new proxy config and recording it: the config is the commit.
       if (beforeCommit(this.state.phase) && this.liveIsNewRing()) this.recordCommit();
+      writeExpectedRings(this.topo.stateDir, [beforeCommit(this.state.phase) ? this.state.oldYml : this.state.newYml]);
       if (beforeCommit(this.state.phase)) {
         if (this.state.phase === 'planned') {
           await this.startAddedShards();
@@ -372,6 +374,7 @@ class Runner {
         await this.cleanup();
         this.state.phase = 'done';
         archiveState(this.topo.stateDir, this.state);
+        writeExpectedRings(this.topo.stateDir, null);
         this.deps.emit({ type: 'phase', phase: 'done', epoch: this.state.epoch });
       }
     } catch (e) {
@@ -713,11 +716,14 @@ class Runner {
         if (!proxyStop && held > budget * 0.8) throw new TransientError(`the drain took ${Math.round(held)} ms, too close to the ${budget} ms pause; the cut starts over`);
         // The point of no return is the atomic write of this text as the proxy config, right after we return:
         // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
+        // The agent must take the new ring as right from the moment it is written (before we record it).
+        writeExpectedRings(this.topo.stateDir, [liveText, text]);
         exitHook('switching');
         return text;
       });
     } catch (e) {
       if (!this.liveIsNewRing()) {
+        writeExpectedRings(this.topo.stateDir, [this.state.oldYml]);
         await unpause();
         throw e;
       }
@@ -740,6 +746,7 @@ class Runner {
     this.state.phase = 'committed';
     this.state.committedAt = new Date().toISOString();
     writeState(this.topo.stateDir, this.state);
+    writeExpectedRings(this.topo.stateDir, [this.state.newYml]);
     this.deps.emit({ type: 'phase', phase: 'committed', epoch: this.state.epoch });
     exitHook('committed');
   }
@@ -844,7 +851,12 @@ class Runner {
       await this.restoreEvents(Object.values(this.state.shardInstances).flat());
       this.state.phase = 'aborted';
       archiveState(this.topo.stateDir, this.state);
+      writeExpectedRings(this.topo.stateDir, null);
       this.deps.emit({ type: 'phase', phase: 'aborted', epoch: this.state.epoch });
+      this.deps.emit({
+        type: 'info',
+        message: `aborted: the proxy serves the old ring; put ${this.topo.file ?? 'the description'} back as it was (the agent and up judge the proxy config against it)`,
+      });
     } finally {
       this.closeAll();
     }

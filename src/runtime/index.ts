@@ -16,3 +16,4 @@ export * from './entry-points.js';
 export * from './stack-lock.js';
 export { hasStateMarker, prepareStateDir, STATE_MARKER, writeStateMarker } from './state-dir.js';
 export * from './shard-lifecycle.js';
+export * from './reshard-ring.js';

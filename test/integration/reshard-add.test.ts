@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/reshard/index.js';
+import { agentPaths } from '../../src/topology/index.js';
 import { startStack, type TestStack } from '../support/stack.js';
 import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
 
@@ -60,6 +62,10 @@ describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
     expect(w.ops).toBeGreaterThan(100);
     const problems = await verifyPlacement(s.topo, before, (k) => k.startsWith('w:'));
     expect(problems.slice(0, 10)).toEqual([]);
+    // The agent never judged the proxy config wrong along the way (it knows the reshard's ring), and the
+    // restarted agent reads the new description: it watches s3 too.
+    const agentEvents = readFileSync(agentPaths(s.topo.stateDir).events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; event?: string });
+    expect(agentEvents.filter((e) => (e.type ?? e.event) === 'config-invalid')).toEqual([]);
     // The sentinels monitor s3 now.
     const sent = client(a(20));
     expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toEqual(['127.0.0.1', String(BASE + 40)]);
