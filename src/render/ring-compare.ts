@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { parseServerLine } from './nutcracker.js';
+import { parseServerLine } from '../engine/nutcracker-servers.js';
 
 /**
  * Whether two nutcracker.yml texts place every key on the same named server: same hash, distribution and
@@ -20,7 +20,7 @@ export function sameRingYml(a: string, b: string, pool: string): boolean {
     const list = Array.isArray(s.servers) ? s.servers : [];
     const servers = list.map((l) => {
       const parsed = typeof l === 'string' ? parseServerLine(l) : null;
-      return parsed ? `${parsed.name}:${parsed.weight}` : '?';
+      return parsed !== null && typeof parsed !== 'string' ? `${parsed.name ?? parsed.addr}:${parsed.weight}` : '?';
     });
     const distribution = String(s.distribution ?? 'ketama');
     if (distribution === 'ketama') servers.sort();

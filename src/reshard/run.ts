@@ -651,9 +651,13 @@ class Runner {
     }
   }
 
-  /** The pause must end well before nutcracker's timeout fails queued requests and before Sentinel's down-after. */
+  /**
+   * The pause must end well before nutcracker's timeout fails queued requests and before Sentinel's down-after
+   * (its PINGs queue behind a paused PUBLISH on the same connection). The drain gets 60% of this; the switch a
+   * fresh pause of this length: at most 1.6 x budget in all, half of min(timeout, down-after) at the most.
+   */
   private pauseBudgetMs(): number {
-    return Math.max(100, Math.min(1000, Math.floor(Math.min(this.topo.proxy.timeout, this.topo.sentinel.downAfterMilliseconds) / 2)));
+    return Math.max(100, Math.min(1000, Math.floor(Math.min(this.topo.proxy.timeout, this.topo.sentinel.downAfterMilliseconds) / 3.2)));
   }
 
   private async cut(attempt: number): Promise<void> {
@@ -713,7 +717,12 @@ class Runner {
         }));
         for (const t of this.trackers.values()) if (t.lost) throw new TransientError(`lost the keyspace subscription of ${t.shard} during the cut`);
         const held = performance.now() - pausedAt;
-        if (!proxyStop && held > budget * 0.8) throw new TransientError(`the drain took ${Math.round(held)} ms, too close to the ${budget} ms pause; the cut starts over`);
+        if (!proxyStop) {
+          if (held > budget * 0.6) throw new TransientError(`the drain took ${Math.round(held)} ms, too close to the ${budget} ms pause; the cut starts over`);
+          // A fresh pause for the switch (re-issuing extends it): the config write (fsync) and the proxy restart
+          // on a loaded machine must not outlast it, or a write through the old proxy could reach a source.
+          await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
+        }
         // The point of no return is the atomic write of this text as the proxy config, right after we return:
         // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
         // The agent must take the new ring as right from the moment it is written (before we record it).
