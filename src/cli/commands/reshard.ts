@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { InvalidInputError } from '../../errors.js';
 import type { ReshardEvent, ReshardPlan } from '../../reshard/index.js';
-import { renderTable } from '../../ops/table.js';
+import { renderTable } from '../table.js';
 import { intOption, topologyFrom } from '../options.js';
 
 interface Flags {
