@@ -23,6 +23,8 @@ export interface InstanceObservation {
   error?: string;
   replication?: ReplicationInfo;
   keys?: number;
+  /** The live min-replicas-to-write (CONFIG GET): what the instance enforces, whatever the description says. */
+  minReplicasToWrite?: number;
 }
 
 export type ProxyConfigObservation =
@@ -106,15 +108,17 @@ function readProxyRejections(topo: Topology, windowMs: number): Observations['re
 async function observeInstance(addr: string, password: string | null, timeoutMs: number): Promise<InstanceObservation> {
   try {
     return await probe(addr, password, timeoutMs, async (c) => {
-      const [[e1, info], [e2, keys]] = (await c.pipeline().info('replication').dbsize().exec()) as [
+      const [[e1, info], [e2, keys], [e3, minReplicas]] = (await c.pipeline().info('replication').dbsize().config('GET', 'min-replicas-to-write').exec()) as [
         [Error | null, string],
         [Error | null, number],
+        [Error | null, string[]],
       ];
       if (e1) throw e1;
       const replication = parseReplicationInfo(info);
       const out: InstanceObservation = { addr, up: true };
       if (replication) out.replication = replication;
       if (!e2) out.keys = keys;
+      if (!e3 && Array.isArray(minReplicas) && /^[0-9]+$/.test(String(minReplicas[1]))) out.minReplicasToWrite = Number(minReplicas[1]);
       return out;
     });
   } catch (e) {
@@ -351,6 +355,16 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
     if (masterObs?.up && masterObs.replication && masterObs.replication.role !== 'master') {
       problems.push(`the sentinels' master ${master} reports role ${masterObs.replication.role}`);
       flagged.add(master!);
+    }
+    // A master with fewer good replicas than min-replicas-to-write answers every write with NOREPLICAS: the
+    // shard is up and readable, and takes no write at all.
+    if (masterObs?.up && masterObs.replication?.role === 'master') {
+      const need = masterObs.minReplicasToWrite ?? topo.redis.minReplicasToWrite;
+      const good = masterObs.replication.replicas.filter((r) => r.state === 'online' && r.lag <= topo.redis.minReplicasMaxLag).length;
+      if (need > 0 && good < need) {
+        problems.push(`master ${master} refuses writes (NOREPLICAS): ${good} linked replicas, min-replicas-to-write is ${need}`);
+        flagged.add(master!);
+      }
     }
     const masters = instances.filter((i) => i.role === 'master');
     if (master === null && masters.length > 1) {

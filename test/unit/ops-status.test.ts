@@ -204,3 +204,29 @@ describe('INFO replication', () => {
     expect(parseReplicationInfo('-ERR unknown command')).toBeNull();
   });
 });
+
+describe('a shard that cannot take writes is flagged', () => {
+  it('both replicas down with minReplicasToWrite 1: the master refuses writes, and status says so', () => {
+    const w = world();
+    w.instances['127.0.0.1:1000'] = master('127.0.0.1:1000', []);
+    w.instances['127.0.0.1:1001'] = down('127.0.0.1:1001');
+    w.instances['127.0.0.1:1002'] = down('127.0.0.1:1002');
+    const r = analyze(topo, w);
+    expect(r.healthy).toBe(false);
+    expect(r.problems).toContain('s1: master 127.0.0.1:1000 refuses writes (NOREPLICAS): 0 linked replicas, min-replicas-to-write is 1');
+  });
+
+  it('the live min-replicas-to-write counts, not only the description', () => {
+    const w = world();
+    w.instances['127.0.0.1:2000'] = { ...master('127.0.0.1:2000', ['127.0.0.1:2001', '127.0.0.1:2002'], 100, 30), minReplicasToWrite: 3 };
+    const r = analyze(topo, w);
+    expect(r.problems).toContain('s2: master 127.0.0.1:2000 refuses writes (NOREPLICAS): 2 linked replicas, min-replicas-to-write is 3');
+  });
+
+  it('one replica down of two with minReplicasToWrite 1 still takes writes', () => {
+    const w = world();
+    w.instances['127.0.0.1:1000'] = master('127.0.0.1:1000', ['127.0.0.1:1001']);
+    w.instances['127.0.0.1:1002'] = down('127.0.0.1:1002');
+    expect(analyze(topo, w).problems.join('\n')).not.toMatch(/refuses writes/);
+  });
+});
