@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   init: () => import('./commands/init.js'),
   up: () => import('./commands/up.js'),
   down: () => import('./commands/down.js'),
+  drift: () => import('./commands/drift.js'),
   status: () => import('./commands/status.js'),
   data: () => import('./commands/data.js'),
   bench: () => import('./commands/bench.js'),

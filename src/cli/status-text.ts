@@ -57,6 +57,8 @@ export function renderStatusText(r: StatusReport): string {
     for (const p of r.problems) out.push(`  ! ${p}`);
   }
   for (const w of r.warnings) out.push(`  warning: ${w}`);
+  for (const d of r.drift ?? []) out.push(`drift: ${d}`);
+  if ((r.drift ?? []).length > 0) out.push('  (redis-shard drift --apply sets what can be set live, and says what needs a restart)');
   return out.join('\n');
 }
 

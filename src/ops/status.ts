@@ -10,6 +10,7 @@ import { localParts, ourPid, readRejections, type ProxyRejections } from '../run
 import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
+import { driftLine, findDrift } from './drift.js';
 import { probe, shortError } from './probe.js';
 import { askSentinels, sentinelVerdict, type SentinelView } from './sentinel-view.js';
 import { balanceWarning, clientRejections, rejectionsWarning, type ClientRejectionsReport } from './status-clients.js';
@@ -253,6 +254,8 @@ export interface StatusReport {
   shards: ShardStatus[];
   /** A reshard in progress in this state dir (phase, progress, epoch), or absent. */
   reshard?: ReshardStatus | null;
+  /** Settings where the description and the running stack differ (ops/drift.ts); not a health problem. */
+  drift?: string[];
 }
 
 export interface ReshardStatus {
@@ -442,7 +445,11 @@ function emptyRejections(at: Date, windowMs: number): ProxyRejections {
 
 /** Observe and analyze: the deployment's status as of now. */
 export async function collectStatus(topo: Topology, opts: StatusOptions = {}): Promise<StatusReport> {
-  return withReshard(analyzeStatus(topo, await observeStatus(topo, opts)), readReshardState(topo.stateDir));
+  const [o, drift] = await Promise.all([
+    observeStatus(topo, opts),
+    findDrift(topo, { ...(opts.host !== undefined ? { host: opts.host } : {}), timeoutMs: opts.timeoutMs ?? 700 }).catch(() => []),
+  ]);
+  return { ...withReshard(analyzeStatus(topo, o), readReshardState(topo.stateDir)), drift: drift.map(driftLine) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { TransientError } from '../../errors.js';
+import { driftLine, findDrift } from '../../ops/drift.js';
 import { down, up } from '../../runtime/index.js';
 import { intOption, topologyFrom } from '../options.js';
 import { output } from '../output.js';
@@ -36,6 +37,10 @@ export function register(program: Command): void {
           ? `already running: ${result.alreadyRunning.length} processes; nothing to start`
           : `ready: started ${n} processes${result.alreadyRunning.length ? `, ${result.alreadyRunning.length} were already running` : ''}; proxy at ${topo.proxy.listen}`,
       );
+      // Configs are rendered once: an edit of the description since then changes nothing unless applied.
+      const drift = await findDrift(topo, opts.host !== undefined ? { host: opts.host } : {}).catch(() => []);
+      for (const d of drift) log(`drift: ${driftLine(d)}`);
+      if (drift.length > 0) log('  (redis-shard drift --apply sets what can be set live, and says what needs a restart)');
       if (topo.agent.apply === 'staging' && result.parts.proxy) {
         // up runs nothing privileged: in staging mode something else must install the staged file.
         log(`note: agent.apply is "staging": the agent writes ${topo.stagingFile}; the proxy follows a failover only once something installs it (redis-shard proxy install-staged, see docs/production.md)`);
