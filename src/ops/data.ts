@@ -4,11 +4,15 @@
  *
  * Keys are `${prefix}${i}` for i < count and each value is derived from its key (valueFor), so a check needs no
  * record of what was loaded: any count and prefix can be checked by another process, later, after failovers.
+ * The count of the last load is remembered in the state dir all the same, so a check without --count checks
+ * what was loaded rather than the default 1000.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { InvalidInputError, TransientError } from '../errors.js';
-import { currentMasters, openClient, redisClient } from '../runtime/index.js';
+import { atomicWriteFile, currentMasters, openClient, redisClient } from '../runtime/index.js';
 import { readPassword, type Topology } from '../topology/index.js';
 import { ringForTopology } from './locate.js';
 import { shortError } from './probe.js';
@@ -113,7 +117,38 @@ export async function loadData(topo: Topology, opts: DataOptions): Promise<{ loa
   } finally {
     proxy.disconnect();
   }
+  recordLoad(topo, prefix, loaded);
   return { loaded, ms: Date.now() - started };
+}
+
+/** Where the last `data load` of each prefix is remembered, so a check without --count checks what was loaded. */
+export function loadRecordPath(topo: Topology): string {
+  return join(topo.stateDir, 'data-loads.json');
+}
+
+function readLoads(topo: Topology): Record<string, { count: number; at: string }> {
+  try {
+    const o = JSON.parse(readFileSync(loadRecordPath(topo), 'utf8')) as unknown;
+    return o !== null && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, { count: number; at: string }>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function recordLoad(topo: Topology, prefix: string, count: number): void {
+  // Only beside a stack of this host: a load run from elsewhere has no state dir here to write into.
+  if (!existsSync(topo.stateDir)) return;
+  try {
+    atomicWriteFile(loadRecordPath(topo), `${JSON.stringify({ ...readLoads(topo), [prefix]: { count, at: new Date().toISOString() } }, null, 2)}\n`);
+  } catch {
+    /* a convenience for the next check; the load itself succeeded */
+  }
+}
+
+/** The count the last `data load` of this prefix used here, if it was remembered. */
+export function lastLoad(topo: Topology, prefix: string = DEFAULT_PREFIX): { count: number; at: string } | null {
+  const r = readLoads(topo)[prefix];
+  return r && Number.isInteger(r.count) && r.count > 0 ? r : null;
 }
 
 /**

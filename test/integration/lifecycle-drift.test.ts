@@ -59,4 +59,14 @@ describe('drift between the description and the running stack is reported, and t
     expect(after.stdout).not.toMatch(/sentinel\.downAfterMilliseconds|redis\.minReplicasToWrite/);
     expect(after.stdout).toMatch(/proxy\.timeout/);
   }, 60_000);
+
+  it('data check without --count checks the count data load used, and says so', async () => {
+    const load = await s.cli(['data', 'load', '--count', '1500']);
+    expect(load.code, load.stderr).toBe(0);
+    const check = await s.cli(['data', 'check']);
+    expect(check.code, check.stderr + check.stdout).toBe(0);
+    expect(check.stdout).toMatch(/read 1500 keys/);
+    expect(check.stderr).toMatch(/--count 1500: the count of the last data load/);
+    expect((await s.cli(['data', 'check', '--count', '10'])).stdout).toMatch(/read 10 keys/);
+  }, 60_000);
 });

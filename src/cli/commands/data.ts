@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { CheckFailedError, InvalidInputError } from '../../errors.js';
-import { checkData, clearData, DEFAULT_PREFIX, loadData, type DataCheck } from '../../ops/data.js';
+import { checkData, clearData, DEFAULT_PREFIX, lastLoad, loadData, type DataCheck } from '../../ops/data.js';
 import { ringForTopology } from '../../ops/locate.js';
 import { formatPercent, renderTable } from '../table.js';
 import type { Topology } from '../../topology/index.js';
@@ -46,7 +46,8 @@ export function register(program: Command): void {
       .option('--json', 'print one JSON document'),
   ).action(async (flags: DataFlags, cmd: Command) => {
     const topo = topologyFrom(cmd);
-    const r = await withProgress(flags.count, 'check', (onProgress) => checkData(topo, { count: flags.count, prefix: flags.prefix, onProgress }));
+    const count = countFor(topo, flags, cmd);
+    const r = await withProgress(count, 'check', (onProgress) => checkData(topo, { count, prefix: flags.prefix, onProgress }));
     process.stdout.write(flags.json ? `${JSON.stringify(r, null, 2)}\n` : `${checkText(topo, r)}\n`);
     if (!r.ok) throw new CheckFailedError(`data check failed: ${failureSummary(r)}`);
   });
@@ -54,10 +55,23 @@ export function register(program: Command): void {
   common(data.command('clear').description('DEL the keys through the proxy, and any copy left on a shard master')).action(
     async (flags: DataFlags, cmd: Command) => {
       const topo = topologyFrom(cmd);
-      const r = await withProgress(flags.count, 'clear', (onProgress) => clearData(topo, { count: flags.count, prefix: flags.prefix, onProgress }));
+      const count = countFor(topo, flags, cmd);
+      const r = await withProgress(count, 'clear', (onProgress) => clearData(topo, { count, prefix: flags.prefix, onProgress }));
       process.stdout.write(`deleted ${r.deleted} keys through the proxy${r.strays ? `, and ${r.strays} copies left on shard masters` : ''}\n`);
     },
   );
+}
+
+/**
+ * --count when given; else the count the last `data load` of this prefix used (said on stderr, so a script
+ * reading stdout sees the same report); else the default.
+ */
+function countFor(topo: Topology, flags: DataFlags, cmd: Command): number {
+  if (cmd.getOptionValueSource('count') !== 'default') return flags.count;
+  const last = lastLoad(topo, flags.prefix);
+  if (last === null) return flags.count;
+  process.stderr.write(`--count ${last.count}: the count of the last data load of ${flags.prefix} here (${last.at}); give --count to choose another\n`);
+  return last.count;
 }
 
 async function withProgress<T>(total: number, label: string, run: (onProgress?: (done: number) => void) => Promise<T>): Promise<T> {
