@@ -26,11 +26,11 @@ export function register(program: Command): void {
       try {
         result = await up(topo, { host: opts.host, timeoutMs: opts.timeout * 1000, log, signal: interrupt.signal });
       } catch (e) {
+        for (const sig of signals) process.off(sig, onSignal);
         if (interrupt.signal.aborted) throw new TransientError('interrupted: what this up had started was stopped again');
         throw e;
-      } finally {
-        for (const sig of signals) process.off(sig, onSignal);
       }
+      // The handlers stay until the status screen has its own: a signal while the drift report runs is kept.
       const n = result.started.length;
       log(
         n === 0
@@ -45,9 +45,15 @@ export function register(program: Command): void {
         // up runs nothing privileged: in staging mode something else must install the staged file.
         log(`note: agent.apply is "staging": the agent writes ${topo.stagingFile}; the proxy follows a failover only once something installs it (redis-shard proxy install-staged, see docs/production.md)`);
       }
-      if (!foreground) return;
+      if (!foreground) {
+        for (const sig of signals) process.off(sig, onSignal);
+        return;
+      }
       output.exitOnEpipe = false;
-      await foreground.watchStatus(topo, opts.host);
+      // watchStatus installs its handlers before it first awaits, so no signal falls between the two.
+      const watching = interrupt.signal.aborted ? Promise.resolve() : foreground.watchStatus(topo, opts.host);
+      for (const sig of signals) process.off(sig, onSignal);
+      await watching;
       // From here the stack must be stopped whole: a closing terminal (SIGHUP), a second Ctrl-C or a reader
       // of our output that went away (EPIPE) must not leave half of it running.
       const hold = () => process.stderr.write('still stopping the stack...\n');
