@@ -43,7 +43,7 @@ export function rejectionsWarning(r: ClientRejectionsReport): string | null {
 }
 
 /** Hashes whose spread over keys that differ only in a counter measured poorly (docs/hashring.md). */
-const POOR_ON_COUNTERS = new Set(['fnv1a_64', 'fnv1a_32', 'fnv1_32', 'fnv1_64', 'crc32', 'crc16', 'one_at_a_time']);
+const POOR_ON_COUNTERS = new Set(['fnv1a_64', 'fnv1_64', 'fnv1_32', 'crc32', 'crc16']);
 
 /**
  * A warning when the masters' key counts stray from the ring's prediction by more than chance explains: more

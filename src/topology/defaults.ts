@@ -14,8 +14,25 @@ export const DEFAULT_DESCRIPTION: DescriptionInput = {
 
 export const DEFAULT_FILE_NAME = 'redis-shard.yml';
 
+/**
+ * The hash of a new deployment, chosen by measurement (bench/balance.ts, docs/hashring.md): the most even
+ * spread over the key shapes measured, on 2 and 3 shards.
+ */
+export const NEW_DEPLOYMENT_HASH = 'murmur' as const;
+
+/**
+ * What a description without `proxy.hash` has always meant (the schema's default, nutcracker's own). It keeps
+ * meaning that: changing it would move every key of a running deployment.
+ */
+export const LEGACY_DEFAULT_HASH = 'fnv1a_64' as const;
+
+/** COMMENTED_DEFAULT with the hash it should state: NEW_DEPLOYMENT_HASH, or the one a running deployment uses. */
+export function commentedDefault(hash: string): string {
+  return COMMENTED_DEFAULT_TEMPLATE.replace('__HASH__', hash);
+}
+
 /** What `redis-shard init` writes: the default deployment, every setting shown with why it is what it is. */
-export const COMMENTED_DEFAULT = `# redis-shard deployment description.
+const COMMENTED_DEFAULT_TEMPLATE = `# redis-shard deployment description.
 # Every address is host:port. \`redis-shard up\` starts only the parts whose host is this machine's.
 
 # pid, log, data and rendered config files. Relative paths are relative to this file's folder.
@@ -51,7 +68,10 @@ proxy:
   name: redis-shard
   listen: 127.0.0.1:22121
   stats: 127.0.0.1:22222        # nutcracker's default is every interface; keep it on loopback
-  hash: fnv1a_64
+  # Key hash. murmur spreads keys that differ only in a counter (session-0001, key:1 ...) evenly; fnv1a_64,
+  # nutcracker's own default, put 3000 session-%08x keys 896/1695/409 on 3 shards (docs/hashring.md,
+  # npm run bench:balance). Changing it on a deployment that holds data moves keys: that is a reshard.
+  hash: __HASH__
   distribution: ketama
   # hash_tag: "{}"              # keys sharing the part inside {} land on the same shard
   timeout: 2000                 # ms; nutcracker's own default is to wait forever
@@ -84,3 +104,5 @@ agent:
 # auth:
 #   passwordFile: /etc/redis-shard/password   # or passwordEnv: REDIS_SHARD_PASSWORD
 `;
+
+export const COMMENTED_DEFAULT = commentedDefault(NEW_DEPLOYMENT_HASH);

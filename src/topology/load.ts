@@ -3,8 +3,8 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { DEFAULT_DESCRIPTION, DEFAULT_FILE_NAME } from './defaults.js';
-import { descriptionSchema, type Description } from './schema.js';
+import { DEFAULT_DESCRIPTION, DEFAULT_FILE_NAME, LEGACY_DEFAULT_HASH, NEW_DEPLOYMENT_HASH } from './defaults.js';
+import { descriptionSchema, HASHES, type Description, type HashName } from './schema.js';
 
 /** A validated description plus where it came from and its paths made absolute. */
 export interface Topology extends Description {
@@ -38,7 +38,10 @@ export function loadTopology(opts: LoadOptions = {}): Topology {
   } else if (existsSync(resolve(cwd, DEFAULT_FILE_NAME))) {
     file = resolve(cwd, DEFAULT_FILE_NAME);
   }
-  if (file === null) return fromObject(DEFAULT_DESCRIPTION, null, cwd);
+  if (file === null) {
+    const hash = defaultDeploymentHash(cwd);
+    return fromObject({ ...DEFAULT_DESCRIPTION, proxy: { ...DEFAULT_DESCRIPTION.proxy, hash: hash.hash } }, null, cwd);
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -46,6 +49,35 @@ export function loadTopology(opts: LoadOptions = {}): Topology {
     throw new InvalidInputError(`${file}: cannot read: ${(e as Error).message}`, { cause: e });
   }
   return parseTopology(text, file);
+}
+
+/**
+ * The hash of the built-in default deployment in `baseDir` (and the one `init` writes there). A new deployment
+ * gets NEW_DEPLOYMENT_HASH. One that already exists keeps what it runs with: the hash of its live
+ * nutcracker.yml, else (data but no proxy config) LEGACY_DEFAULT_HASH, the only hash it could have had.
+ */
+export function defaultDeploymentHash(baseDir: string): { hash: HashName; source: 'new' | 'live proxy config' | 'existing state' } {
+  const stateDir = resolve(baseDir, DEFAULT_DESCRIPTION.stateDir ?? '.redis-shard');
+  const conf = join(stateDir, 'proxy', 'nutcracker.yml');
+  if (existsSync(conf)) {
+    const live = liveHash(conf, DEFAULT_DESCRIPTION.proxy.name ?? 'redis-shard');
+    return { hash: live ?? LEGACY_DEFAULT_HASH, source: live !== null ? 'live proxy config' : 'existing state' };
+  }
+  if (existsSync(join(stateDir, 'redis'))) return { hash: LEGACY_DEFAULT_HASH, source: 'existing state' };
+  return { hash: NEW_DEPLOYMENT_HASH, source: 'new' };
+}
+
+/** The pool's hash in a nutcracker.yml (nutcracker's default when the pool states none); null if unreadable. */
+function liveHash(file: string, pool: string): HashName | null {
+  try {
+    const doc = parseDocument(readFileSync(file, 'utf8')).toJS() as Record<string, { hash?: unknown }> | null;
+    const p = doc?.[pool];
+    if (p === undefined || p === null || typeof p !== 'object') return null;
+    const h = p.hash ?? 'fnv1a_64';
+    return (HASHES as readonly unknown[]).includes(h) ? (h as HashName) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Parses description text; `file` is used for messages and as the base of relative paths. */

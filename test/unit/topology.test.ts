@@ -25,7 +25,9 @@ function errorOf(text: string): string {
 describe('description loading', () => {
   it('the commented default that init writes is the built-in default', () => {
     const fromInit = parseTopology(COMMENTED_DEFAULT, '/x/redis-shard.yml');
-    const builtin = fromObject(DEFAULT_DESCRIPTION, null, '/x');
+    // The built-in default of a new deployment (no state under /x): init states its hash, murmur.
+    const builtin = loadTopology({ cwd: '/x' });
+    expect(builtin.proxy.hash).toBe('murmur');
     expect({ ...fromInit, file: null }).toEqual(builtin);
   });
 
