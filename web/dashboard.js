@@ -30,11 +30,19 @@ function renderStatus(state) {
   $('#health').textContent = s.healthy ? 'healthy' : `UNHEALTHY: ${s.problems.length} problem${s.problems.length === 1 ? '' : 's'}`;
   $('#proxy').innerHTML = `proxy <b>${esc(s.proxy.listen)}</b> ${s.proxy.up ? '<span class="badge ok">up</span>' : `<span class="badge bad">DOWN (${esc(s.proxy.error ?? 'no answer')})</span>`}` +
     (state.clientConnections !== null ? ` · ${state.clientConnections} client connections` : '') +
-    (Object.keys(state.unsupported).length ? ` · closed for unsupported commands: ${Object.entries(state.unsupported).map(([c, n]) => `${esc(c)} ${n}`).join(', ')}` : '') +
+    rejectedText(s.clientRejections) +
     (s.agent ? ` · agent ${s.agent.running ? `pid ${s.agent.pid}` : '<b>NOT RUNNING</b>'}` : '');
   $('#sentinels').innerHTML = 'sentinels ' + s.sentinels.map((x) => `<span class="badge ${x.up ? 'ok' : 'bad'}">${esc(x.addr)} ${x.up ? 'up' : `DOWN (${esc(x.error ?? 'no answer')})`}</span>`).join(' ');
-  $('#problems').innerHTML = s.problems.map((p) => `<li>${esc(p)}</li>`).join('');
+  $('#problems').innerHTML = s.problems.map((p) => `<li>${esc(p)}</li>`).join('') +
+    (s.warnings ?? []).map((w) => `<li class="warning">${esc(w)}</li>`).join('');
   $('#shards').innerHTML = s.shards.map((sh) => shardCard(sh, s.sentinels.length, state.opsPerSecond[sh.name])).join('');
+}
+
+// The same count `status` prints: connections the proxy closed over unsupported commands, in its window.
+function rejectedText(r) {
+  if (!r || r.connectionsClosed === 0) return '';
+  return ` · closed ${r.connectionsClosed} connection${r.connectionsClosed === 1 ? '' : 's'} over unsupported commands in ${r.windowMinutes} min: ` +
+    r.commands.slice(0, 5).map((c) => `${esc(c.command)} ×${c.count}`).join(', ');
 }
 
 function shardCard(sh, nSentinels, ops) {

@@ -35,7 +35,6 @@ export interface DashboardState {
   /** Requests per second per shard through the proxy, from nutcracker's stats. */
   opsPerSecond: Record<string, number>;
   clientConnections: number | null;
-  unsupported: Record<string, number>;
 }
 
 /**
@@ -49,7 +48,6 @@ export class AgentObserver {
   readonly hub = new EventHub();
   private readonly nc = new NutcrackerAccumulator();
   private readonly log: LogFollower | null;
-  private readonly unsupported: Record<string, number> = {};
   private ncSource: SourceResult;
   private sampler: NodeJS.Timeout | null = null;
   private pusher: NodeJS.Timeout | null = null;
@@ -107,10 +105,7 @@ export class AgentObserver {
       // New lines only, through the one parser of nutcracker's `parsed unsupported command` line (status uses it too).
       const lines = this.log.read();
       if (lines.length > 0) {
-        for (const c of parseRejections(lines.join('\n'), new Date(0)).commands) {
-          this.unsupported[c.command] = (this.unsupported[c.command] ?? 0) + c.count;
-          this.metrics.unsupportedCommand(c.command, c.count);
-        }
+        for (const c of parseRejections(lines.join('\n'), new Date(0)).commands) this.metrics.unsupportedCommand(c.command, c.count);
       }
     }
   }
@@ -164,7 +159,6 @@ export class AgentObserver {
       sources: [...snap.sources, this.ncSource],
       opsPerSecond: Object.fromEntries(Object.entries(this.nc.rates).map(([k, v]) => [k, Math.round(v)])),
       clientConnections: this.nc.last?.clientConnections ?? null,
-      unsupported: { ...this.unsupported },
     };
   }
 

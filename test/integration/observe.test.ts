@@ -200,6 +200,9 @@ describe('agent http', () => {
     await waitFor(async () => (sample(await scrape(), 'redis_shard_proxy_unsupported_command_closes_total', { command: 'KEYS' }) === 1 ? true : undefined), {
       timeoutMs: 5000, intervalMs: 200, what: 'the unsupported KEYS to be counted',
     });
+    // The dashboard's state carries the same count `status` prints (its window of nutcracker's log).
+    const state = JSON.parse((await httpGet('/api/state')).body) as { status: { clientRejections: { commands: Array<{ command: string; count: number }> } } };
+    expect(state.status.clientRejections.commands).toContainEqual(expect.objectContaining({ command: 'KEYS', count: 1 }));
   });
 
   it('the dashboard shows both shards, then a new failover row within 2 s of the proxy switch', async () => {
