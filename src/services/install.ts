@@ -59,22 +59,32 @@ export interface ServicesPlan {
  */
 export function planServices(topo: Topology, opts: ServicesOptions, mode: 'install' | 'dry-run'): ServicesPlan {
   const notes: string[] = [];
+  // Every precondition is checked before any is reported: an operator fixes them all in one go instead of
+  // meeting them one run at a time. Each message says what to do.
+  const problems: Array<{ message: string; environment: boolean }> = [];
+  const check = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof InvalidInputError) && !(e instanceof EnvironmentError)) throw e;
+      problems.push({ message: e.message, environment: e instanceof EnvironmentError });
+      return undefined;
+    }
+  };
+  const refuse = (message: string) => problems.push({ message, environment: false });
+  const file = topo.file ?? '(no description file)';
   if (topo.file === null) {
-    throw new InvalidInputError('services install needs a description file (-c FILE): the units run `redis-shard -c FILE ...`; write one with `redis-shard init`');
+    refuse('services install needs a description file (-c FILE): the units run `redis-shard -c FILE ...`; write one ready for services with `redis-shard init --services FILE`');
   }
-  const parts = localParts(topo, opts.host);
-  if (parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
-    throw new InvalidInputError(
-      `nothing in ${topo.file} belongs to this machine (its hosts: ${allHosts(topo).join(', ')}); pass --host to say which host this is`,
-    );
+  const parts = check(() => localParts(topo, opts.host)) ?? { redis: [], sentinels: [], proxy: false, host: opts.host ?? null };
+  if (problems.length === 0 && parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
+    refuse(`nothing in ${file} belongs to this machine (its hosts: ${allHosts(topo).join(', ')}); pass --host to say which host this is`);
   }
   if (parts.proxy && topo.agent.apply !== 'staging') {
-    throw new InvalidInputError(
-      `${topo.file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged and can only stage the proxy config; set agent.apply: staging`,
-    );
+    refuse(`${file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged and can only stage the proxy config; set agent.apply: staging ("redis-shard init --services FILE" writes a description that is ready)`);
   }
   // Read now so a missing or unreadable password file is reported before anything is written.
-  const password = readPassword(topo);
+  const password = check(() => readPassword(topo)) ?? null;
   let envFile: string | null = null;
   if (topo.auth?.passwordEnv) {
     envFile = opts.envFile ?? `/etc/redis-shard/${opts.prefix ?? DEFAULT_PREFIX}.env`;
@@ -83,24 +93,24 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
     );
   }
   const bins: UnitOptions['bins'] = {
-    redis: opts.bins?.redis ?? requireBinary('redis-server'),
-    sentinel: opts.bins?.sentinel ?? requireBinary('redis-sentinel'),
-    nutcracker: opts.bins?.nutcracker ?? requireBinary('nutcracker'),
+    redis: opts.bins?.redis ?? check(() => requireBinary('redis-server')) ?? 'redis-server',
+    sentinel: opts.bins?.sentinel ?? check(() => requireBinary('redis-sentinel')) ?? 'redis-sentinel',
+    nutcracker: opts.bins?.nutcracker ?? check(() => requireBinary('nutcracker')) ?? 'nutcracker',
     node: opts.bins?.node ?? process.execPath,
     cli: opts.bins?.cli ?? builtEntry('cli/main.js'),
   };
   const paths: Array<[string, string]> = [
     ['stateDir', topo.stateDir],
-    ['the description', topo.file],
     ['agent.stagingFile', topo.stagingFile],
     ['node', bins.node],
     ['redis-shard', bins.cli],
   ];
+  if (topo.file !== null) paths.splice(1, 0, ['the description', topo.file]);
   if (topo.passwordFile) paths.push(['auth.passwordFile', topo.passwordFile]);
   if (envFile) paths.push(['--env-file', envFile]);
-  for (const [what, p] of paths) checkUnitPath(what, p);
+  for (const [what, p] of paths) check(() => checkUnitPath(what, p));
   if (topo.stagingFile === proxyPaths(topo.stateDir).conf) {
-    throw new InvalidInputError(`${topo.file}: agent.stagingFile is the live proxy config; the agent must stage somewhere else`);
+    refuse(`${file}: agent.stagingFile is the live proxy config; the agent must stage somewhere else`);
   }
   const underHome = paths.some(([, p]) => /^\/(home|root|run\/user)(\/|$)/.test(p));
 
@@ -108,20 +118,33 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
   const account = lookupAccount(user);
   if (account === null) {
     const fix = `create it with: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${user} (or pass --user)`;
-    if (mode === 'install') throw new InvalidInputError(`--user ${user}: no such user; ${fix}`);
-    notes.push(`user ${user} does not exist yet; ${fix}`);
+    if (mode === 'install') refuse(`--user ${user}: no such user; ${fix}`);
+    else notes.push(`user ${user} does not exist yet; ${fix}`);
   } else if (account.uid === 0) {
-    throw new InvalidInputError(`--user ${user}: is root; the services must run as an unprivileged user`);
+    refuse(`--user ${user}: is root; the services must run as an unprivileged user`);
   }
   if (account && isRoot()) {
     const blocked = closedAncestor(topo.stateDir, account);
     if (blocked !== null) {
-      throw new InvalidInputError(`stateDir ${topo.stateDir}: ${user} cannot pass through ${blocked}; give it o+x (chmod o+x ${blocked}) or choose another stateDir; nothing was installed`);
+      refuse(`stateDir ${topo.stateDir}: ${user} cannot pass through ${blocked}; give it o+x (chmod o+x ${blocked}) or choose another stateDir`);
     }
+  }
+  const dest = opts.dest ?? DEFAULT_DEST;
+  if (mode === 'install') check(() => checkDest(dest));
+  if (problems.length === 1) {
+    const only = problems[0]!;
+    const message = /nothing was installed/.test(only.message) || mode !== 'install' ? only.message : `${only.message}; nothing was installed`;
+    throw only.environment ? new EnvironmentError(message) : new InvalidInputError(message);
+  }
+  if (problems.length > 1) {
+    const list = problems.map((p, i) => `  ${i + 1}. ${p.message.replace(/; nothing was installed$/, '')}`).join('\n');
+    const message = `services ${mode === 'install' ? 'install' : '--dry-run'}: ${problems.length} things to fix first${mode === 'install' ? ' (nothing was installed)' : ''}:\n${list}`;
+    // Exit 2 when any of them is the operator's input; 3 only when all are about this machine.
+    throw problems.every((p) => p.environment) ? new EnvironmentError(message) : new InvalidInputError(message);
   }
   if (parts.proxy && account && isRoot()) {
     // The agent reads both as the service user; say so now rather than have it fail at its first start.
-    if (!readableBy(topo.file, account)) notes.push(`the agent runs as ${user} and must read ${topo.file}: make it readable by ${user}`);
+    if (topo.file !== null && !readableBy(topo.file, account)) notes.push(`the agent runs as ${user} and must read ${topo.file}: make it readable by ${user}`);
     if (topo.passwordFile && !readableBy(topo.passwordFile, account)) {
       notes.push(`the agent runs as ${user} and must read ${topo.passwordFile}: e.g. chown root:${account.group} and chmod 0640 it`);
     }
@@ -135,7 +158,7 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
     envFile,
     protectHome: underHome ? 'read-only' : 'yes',
   });
-  return { dest: opts.dest ?? DEFAULT_DEST, parts, units, account, user, group, hasPassword: password !== null, notes };
+  return { dest, parts, units, account, user, group, hasPassword: password !== null, notes };
 }
 
 /** Paths go into unit files unquoted; systemd splits on spaces and expands % and $. */
@@ -208,7 +231,6 @@ export interface InstallResult {
 export async function installServices(topo: Topology, opts: ServicesOptions = {}): Promise<InstallResult> {
   const log = opts.log ?? (() => {});
   const plan = planServices(topo, opts, 'install');
-  checkDest(plan.dest);
   const names = plan.units.map((u) => join(plan.dest, u.name));
   for (const f of names) {
     if (existsSync(f) && !isOurs(f)) {
