@@ -43,7 +43,14 @@ export class Agent {
   private readonly proxy: ProxySupervisor | null;
   private readonly fast: FastPath | null;
   private readonly timelines: FailoverTimelines;
-  private readonly fastSwitch = new Map<string, { to: string; from: string }>();
+  /**
+   * Early switches not yet confirmed by the majority, each tied to the config it wrote: `seq` orders it against
+   * the passes' reads, so only a pass that read the config after the switch may clear it.
+   */
+  private readonly fastSwitch = new Map<string, { to: string; from: string; seq: number }>();
+  private fastSwitchSeq = 0;
+  /** Settles when the reconcile loop in flight (if any) ends: stop() waits for it. */
+  private passDone: Promise<void> = Promise.resolve();
   private readonly lastHold = new Map<string, string>();
   private lastProblem: string | null = null;
   private readonly garbage = new Map<string, { at: number; suppressed: number }>();
@@ -137,8 +144,17 @@ export class Agent {
     if (this.timer) clearTimeout(this.timer);
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.fast?.stopAll();
-    // An apply in flight finishes first: a nutcracker must not be left stopped half-way through a restart.
-    await Promise.race([this.applier.idle(), new Promise((r) => setTimeout(r, 5000))]);
+    // The pass in flight and an apply in flight finish first: a nutcracker must not be left stopped half-way
+    // through a restart, nor a pass write after the agent said it stopped. Bounded, and the bound's timer is
+    // cleared so nothing of the agent outlives stop().
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([this.passDone, this.applier.idle()]),
+      new Promise((r) => {
+        bound = setTimeout(r, 5000);
+      }),
+    ]);
+    clearTimeout(bound);
     for (const l of this.links) l.close();
     this.timelines.flush();
     this.events.emit('agent-stopped', { pid: process.pid, passes: this.passes });
@@ -173,6 +189,8 @@ export class Agent {
   private async loop(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
+    let passEnded!: () => void;
+    this.passDone = new Promise((r) => (passEnded = r));
     let soon = false;
     try {
       do {
@@ -189,6 +207,7 @@ export class Agent {
       } while (this.rerun && !this.stopped);
     } finally {
       this.running = false;
+      passEnded();
     }
     // Quick re-checks while a shard is mid-change, but not forever: a hold that outlasts ~2 s (a master the
     // sentinels name but that stays down) falls back to the normal interval.
@@ -200,6 +219,8 @@ export class Agent {
 
   /** One observe -> analyze -> apply pass. Returns whether another pass should follow soon. */
   private async pass(): Promise<boolean> {
+    // Taken before the read: a guard with a higher seq was set after this pass's config was read.
+    const seenSeq = this.fastSwitchSeq;
     const base = await this.applier.readBase();
     if (base.problem !== this.lastProblem) {
       if (base.problem) {
@@ -217,7 +238,7 @@ export class Agent {
       // An early switch stays "pending" only while the majority path is still holding with the proxy on it:
       // once the majority agrees (none) or overrides it (switch), or someone moved the proxy, it is settled.
       const fs = this.fastSwitch.get(d.shard);
-      if (fs && (d.action !== 'hold' || base.servers[d.shard] !== fs.to)) this.fastSwitch.delete(d.shard);
+      if (fs && fs.seq <= seenSeq && (d.action !== 'hold' || base.servers[d.shard] !== fs.to)) this.fastSwitch.delete(d.shard);
     }
     if (Date.now() < this.applyNotBefore) return true;
     if (Object.keys(analysis.switches).length > 0) {
@@ -347,7 +368,7 @@ export class Agent {
       before = b.servers;
       return b.servers[shard] === from ? this.applier.edit(b, { [shard]: to }) : null;
     });
-    if (r.ok && r.changed) this.fastSwitch.set(shard, { from, to });
+    if (r.ok && r.changed) this.fastSwitch.set(shard, { from, to, seq: ++this.fastSwitchSeq });
     if (!r.ok || r.changed) this.afterApply(r, { [shard]: to }, 'fast', before);
     await repointed;
     if (r.ok && !r.changed) return;

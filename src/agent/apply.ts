@@ -340,7 +340,8 @@ export class ApplyLock {
     mkdirSync(dirname(path), { recursive: true });
     const deadline = Date.now() + timeoutMs;
     // The owner is recorded with its start time, so a PID reused by another process does not hold the lock forever.
-    const me = `${process.pid} ${startTicks(process.pid) ?? 0}\n`;
+    const myTicks = startTicks(process.pid) ?? 0;
+    const me = `${process.pid} ${myTicks}\n`;
     for (;;) {
       try {
         const fd = openSync(path, 'wx', 0o600);
@@ -354,7 +355,11 @@ export class ApplyLock {
       const owner = parseOwner(seen);
       const stale =
         owner !== null
-          ? owner.pid !== process.pid && (!isAlive(owner.pid) || (owner.ticks !== 0 && startTicks(owner.pid) !== owner.ticks))
+          ? owner.pid === process.pid
+            ? // Our PID with another start time: an earlier process that had our PID (a restart in a fresh PID
+              // namespace reuses low PIDs) died holding it. With our own start time, it is this process: wait.
+              owner.ticks !== 0 && myTicks !== 0 && owner.ticks !== myTicks
+            : !isAlive(owner.pid) || (owner.ticks !== 0 && startTicks(owner.pid) !== owner.ticks)
           : seen !== null && ageMs(path) > 2000; // created but never filled in: the creator died between open and write
       if (stale && seen !== null) {
         takeOver(path, seen);

@@ -42,6 +42,8 @@ export class SentinelLink {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: timeoutMs,
+      // After close(), a peer that does not close its end would keep ioredis's 2 s force-close timer alive.
+      disconnectTimeout: timeoutMs,
       autoResubscribe: false,
       retryStrategy: (times: number) => {
         const d = policy(times, this.lastError);
