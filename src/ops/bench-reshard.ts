@@ -1,0 +1,278 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { stringify } from 'yaml';
+import { CheckFailedError } from '../errors.js';
+import { placement, type ReshardEvent } from '../reshard/index.js';
+import { down, redisClient, up } from '../runtime/index.js';
+import { loadTopology, proxyPaths, type Topology } from '../topology/index.js';
+import { reshardRun } from './reshard.js';
+
+export interface BenchReshardOptions {
+  keys: number;
+  /** First port of the bench's own stack (it uses base..base+42). */
+  basePort: number;
+  /** Concurrent client connections writing and reading through the proxy during each reshard. */
+  clients: number;
+  rate: number | null;
+  log: (line: string) => void;
+}
+
+export interface ReshardStepFigures {
+  step: string;
+  keysMoved: number;
+  bytesMoved: number;
+  copySeconds: number;
+  keysPerSec: number;
+  bytesPerSec: number;
+  totalSeconds: number;
+  cutPauseMs: number | null;
+  cutMode: string | null;
+  clientOps: number;
+  clientErrors: number;
+  clientErrorKinds: Record<string, number>;
+  longestWriteStallMs: number;
+  acknowledgedWrites: number;
+  lostAcknowledgedWrites: number;
+  loadedKeysLost: number;
+}
+
+export interface BenchReshardResult {
+  machine: { cpus: number; model: string };
+  keys: number;
+  clients: number;
+  loadSeconds: number;
+  steps: ReshardStepFigures[];
+}
+
+/**
+ * `bench reshard`: its own stack (a description in a temp dir, on --base-port), N keys of mixed types (10% with a
+ * TTL) loaded through the proxy, then 2 -> 3 shards and back 3 -> 2 with client load through the proxy during
+ * each; what moved how fast, the client-observed stall and errors, the cut's pause, and what was lost. The stack
+ * is stopped and its dir removed at the end, on failure too.
+ */
+export async function benchReshard(opts: BenchReshardOptions): Promise<BenchReshardResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-shard-bench-reshard-'));
+  const file = join(dir, 'redis-shard.yml');
+  const a = (p: number) => `127.0.0.1:${opts.basePort + p}`;
+  const s1 = { name: 's1', master: a(0), instances: [a(0), a(1), a(2)] };
+  const s2 = { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] };
+  const s3 = { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] };
+  const describe = (shards: unknown[]) => {
+    writeFileSync(file, stringify({
+      stateDir: 'state',
+      shards,
+      sentinel: { instances: [a(20), a(21), a(22)], quorum: 2 },
+      proxy: { listen: a(30), stats: a(31) },
+      // The bench measures the copy, not the disk: no AOF fsync on a shared machine.
+      redis: { appendonly: false },
+    }));
+    return loadTopology({ config: file });
+  };
+  const everything = describe([s1, s2, s3]);
+  let topo = describe([s1, s2]);
+  try {
+    opts.log(`starting a stack in ${dir} (ports ${opts.basePort}-${opts.basePort + 42})`);
+    await up(topo, { timeoutMs: 90_000 });
+    const t0 = performance.now();
+    await loadMixed(topo, opts.keys, opts.log);
+    const loadSeconds = (performance.now() - t0) / 1000;
+    opts.log(`loaded ${opts.keys} keys in ${loadSeconds.toFixed(1)} s`);
+    const steps: ReshardStepFigures[] = [];
+    topo = describe([s1, s2, s3]);
+    steps.push(await step('2 -> 3 shards', topo, opts));
+    topo = describe([s1, s2]);
+    steps.push(await step('3 -> 2 shards', topo, opts));
+    return { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?' }, keys: opts.keys, clients: opts.clients, loadSeconds, steps };
+  } finally {
+    await down(everything).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function proxyClient(topo: Topology): Redis {
+  return redisClient(topo.proxy.listen, null, { timeoutMs: 10_000 });
+}
+
+/** Key i: 60% strings, 10% each hashes, lists, sets, sorted sets; 1 in 1000 a stream; every 10th with a 1 h TTL. */
+function keyOf(i: number): string {
+  if (i % 1000 === 999) return `bench:${i}:stream`;
+  return `bench:${i}:${['s', 's', 's', 's', 's', 's', 'h', 'l', 'z', 't'][i % 10]}`;
+}
+
+async function loadMixed(topo: Topology, n: number, log: (l: string) => void): Promise<void> {
+  const proxy = proxyClient(topo);
+  await proxy.connect();
+  // nutcracker 0.5.0 does not forward stream commands: streams go straight to their owner.
+  const yml = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  const place = placement(yml, yml, topo.proxy.name);
+  const masters = Object.fromEntries(topo.shards.map((s) => [s.name, redisClient(s.master, null, { timeoutMs: 10_000 })]));
+  const expireAt = Date.now() + 3_600_000;
+  try {
+    for (let i = 0; i < n; i += 2000) {
+      const p = proxy.pipeline();
+      const direct = new Map<string, ReturnType<Redis['pipeline']>>();
+      for (let j = i; j < Math.min(n, i + 2000); j++) {
+        const k = keyOf(j);
+        const v = `value-${j}-${'x'.repeat(j % 50)}`;
+        if (k.endsWith(':stream')) {
+          const owner = place.newOwner(Buffer.from(k));
+          const dp = direct.get(owner) ?? masters[owner]!.pipeline();
+          dp.xadd(k, '*', 'f', v);
+          direct.set(owner, dp);
+          continue;
+        }
+        switch (k[k.length - 1]) {
+          case 's': p.set(k, v); break;
+          case 'h': p.hset(k, 'a', v, 'b', String(j)); break;
+          case 'l': p.rpush(k, v, String(j)); break;
+          case 'z': p.zadd(k, j, v); break;
+          case 't': p.sadd(k, v, String(j)); break;
+        }
+        if (j % 10 === 3) p.pexpireat(k, expireAt + j);
+      }
+      const r = (await p.exec()) ?? [];
+      const failed = r.find(([e]) => e);
+      if (failed) throw failed[0];
+      for (const dp of direct.values()) await dp.exec();
+      if (i % 200_000 === 0 && i > 0) log(`  ${i} keys loaded`);
+    }
+  } finally {
+    proxy.disconnect();
+    for (const m of Object.values(masters)) m.disconnect();
+  }
+}
+
+/**
+ * Client load through the proxy: each connection SETs a new key (never rewritten, so a lost write stays lost)
+ * and reads back an earlier one. A write whose reply is an error has an unknown outcome and is not counted as
+ * acknowledged.
+ */
+class ClientLoad {
+  private stopped = false;
+  private runs: Promise<void>[] = [];
+  readonly acked: string[] = [];
+  ops = 0;
+  errors = 0;
+  readonly errorKinds: Record<string, number> = {};
+  longestWriteStallMs = 0;
+  private readonly clients: Redis[];
+
+  constructor(private readonly topo: Topology, n: number, private readonly tag: string) {
+    this.clients = Array.from({ length: n }, () => redisClient(topo.proxy.listen, null, { timeoutMs: 10_000, reconnect: true }));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.connect()));
+    this.runs = this.clients.map((c, ci) => this.loop(c, ci));
+  }
+
+  private async loop(c: Redis, ci: number): Promise<void> {
+    for (let seq = 0; !this.stopped; seq++) {
+      const k = `load:${this.tag}:${ci}:${seq}`;
+      const t = performance.now();
+      try {
+        await c.set(k, String(seq));
+        this.acked.push(k);
+      } catch (e) {
+        this.fail(e);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      this.longestWriteStallMs = Math.max(this.longestWriteStallMs, performance.now() - t);
+      if (seq > 0) {
+        await c.get(`load:${this.tag}:${ci}:${seq - 1}`).catch((e: unknown) => this.fail(e));
+      }
+      this.ops++;
+    }
+  }
+
+  private fail(e: unknown): void {
+    this.errors++;
+    const kind = String((e as Error)?.message ?? e).replace(/[0-9]+/g, 'N').slice(0, 60);
+    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.runs);
+    for (const c of this.clients) c.disconnect();
+  }
+}
+
+async function step(label: string, topo: Topology, opts: BenchReshardOptions): Promise<ReshardStepFigures> {
+  opts.log(`${label}: reshard with ${opts.clients} clients writing through the proxy`);
+  const load = new ClientLoad(topo, opts.clients, label.replace(/\W+/g, ''));
+  await load.start();
+  const events: Array<ReshardEvent & { at: number }> = [];
+  const t0 = performance.now();
+  try {
+    await reshardRun(topo, {
+      rate: opts.rate,
+      emit: (e) => {
+        events.push({ ...e, at: performance.now() });
+        if (e.type === 'phase') opts.log(`  phase ${e.phase}`);
+        if (e.type === 'cut') opts.log(`  cut: ${e.mode}, ${e.pauseMs} ms`);
+      },
+    });
+  } finally {
+    await load.stop();
+  }
+  const totalSeconds = (performance.now() - t0) / 1000;
+  const at = (phase: string) => events.find((e) => e.type === 'phase' && e.phase === phase)?.at;
+  const copyStart = at('copying') ?? t0;
+  const copyEnd = at('cutting') ?? performance.now();
+  const progress = events.filter((e): e is Extract<ReshardEvent, { type: 'progress' }> & { at: number } => e.type === 'progress');
+  const cut = events.find((e): e is Extract<ReshardEvent, { type: 'cut' }> & { at: number } => e.type === 'cut');
+  const last = progress[progress.length - 1];
+  const copySeconds = Math.max((copyEnd - copyStart) / 1000, 0.001);
+  // Keys moved in the copy phase itself (the last progress report before the cut).
+  const beforeCut = progress.filter((p) => p.at <= copyEnd);
+  const copied = beforeCut[beforeCut.length - 1] ?? last;
+  const lostAcked = await countMissing(topo, load.acked);
+  const loadedLost = await countMissing(topo, Array.from({ length: opts.keys }, (_, i) => keyOf(i)).filter((k) => !k.endsWith(':stream')));
+  const fig: ReshardStepFigures = {
+    step: label,
+    keysMoved: last?.keysCopied ?? 0,
+    bytesMoved: last?.bytesCopied ?? 0,
+    copySeconds: round(copySeconds),
+    keysPerSec: Math.round((copied?.keysCopied ?? 0) / copySeconds),
+    bytesPerSec: Math.round((copied?.bytesCopied ?? 0) / copySeconds),
+    totalSeconds: round(totalSeconds),
+    cutPauseMs: cut?.pauseMs ?? null,
+    cutMode: cut?.mode ?? null,
+    clientOps: load.ops,
+    clientErrors: load.errors,
+    clientErrorKinds: load.errorKinds,
+    longestWriteStallMs: round(load.longestWriteStallMs),
+    acknowledgedWrites: load.acked.length,
+    lostAcknowledgedWrites: lostAcked,
+    loadedKeysLost: loadedLost,
+  };
+  if (lostAcked > 0 || loadedLost > 0) {
+    throw new CheckFailedError(`${label}: ${loadedLost} loaded keys and ${lostAcked} acknowledged writes missing after the reshard: ${JSON.stringify(fig)}`);
+  }
+  return fig;
+}
+
+/** Keys that do not exist, asked through the proxy (EXISTS, pipelined). */
+async function countMissing(topo: Topology, keys: string[]): Promise<number> {
+  const c = proxyClient(topo);
+  await c.connect();
+  let missing = 0;
+  try {
+    for (let i = 0; i < keys.length; i += 5000) {
+      const p = c.pipeline();
+      for (const k of keys.slice(i, i + 5000)) p.exists(k);
+      const r = (await p.exec()) ?? [];
+      for (const [err, v] of r) if (err || Number(v) !== 1) missing++;
+    }
+  } finally {
+    c.disconnect();
+  }
+  return missing;
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}
