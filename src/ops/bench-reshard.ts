@@ -67,6 +67,7 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
       proxy: { listen: a(30), stats: a(31) },
       // The bench measures the copy, not the disk: no AOF fsync on a shared machine.
       redis: { appendonly: false },
+      agent: { apply: 'supervise' },
     }));
     return loadTopology({ config: file });
   };

@@ -145,7 +145,7 @@ export class RateLimiter {
 }
 
 /** SCAN a whole instance; `each` gets each page of keys (as bytes). */
-export async function scanAll(c: Redis, each: (keys: Buffer[]) => Promise<void>, count = 1000): Promise<void> {
+export async function scanAll(c: Redis, each: (keys: Buffer[]) => Promise<void>, count = 2000): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = (await c.scanBuffer(cursor, 'COUNT', count)) as unknown as [Buffer, Buffer[]];

@@ -72,7 +72,7 @@ export interface ReshardPlan {
   masters: Record<string, string>;
 }
 
-/** Measured unthrottled on the 2-core machine (docs/reshard.md); the estimate without --rate. */
+/** The estimate's rate without --rate: the goal figure, not a measurement (docs/reshard.md has the measured ones). */
 const UNTHROTTLED_KEYS_PER_SEC = 100_000;
 const SAMPLE_EVERY = 50;
 
@@ -168,6 +168,13 @@ export async function startReshard(deps: ReshardDeps, opts: { rate: number | nul
     const plan = await planReshard(deps, { rate: opts.rate });
     if (plan.change.added.length + plan.change.removed.length === 0 && plan.change.settings.length === 0) {
       throw new InvalidInputError(`${topo.file ?? 'the description'}: the ring is the one the proxy serves already; nothing to reshard`);
+    }
+    const mode = topo.agent.apply as string;
+    if (mode !== 'supervise' && mode !== 'exec') {
+      // staging: the new config takes effect whenever the installer gets to it, after the sources are unpaused,
+      // so writes would reach old owners meanwhile. haproxy: the cut would also have to add or remove the
+      // shard's HAProxy frontend; not built yet.
+      throw new InvalidInputError(`agent.apply ${mode}: reshard needs apply mode supervise (or exec, whose command restarts the proxy before it returns); nothing was changed`);
     }
     if (plan.cutMode === 'proxy-stop' && topo.agent.apply !== 'supervise') {
       throw new InvalidInputError(
@@ -422,14 +429,28 @@ class Runner {
     return m;
   }
 
+  private readonly connecting = new Map<string, Promise<Redis>>();
+
+  /** One connection per shard's current master; concurrent callers share the one being made. */
   private async client(shard: string): Promise<Redis> {
-    let c = this.clients.get(shard);
-    if (!c) {
-      c = redisClient(await this.master(shard), this.deps.password, { timeoutMs: 30_000 });
-      await c.connect();
-      this.clients.set(shard, c);
+    const have = this.clients.get(shard);
+    if (have) return have;
+    let p = this.connecting.get(shard);
+    if (!p) {
+      p = (async () => {
+        const c = redisClient(await this.master(shard), this.deps.password, { timeoutMs: 30_000 });
+        try {
+          await c.connect();
+        } catch (e) {
+          c.disconnect();
+          throw e;
+        }
+        this.clients.set(shard, c);
+        return c;
+      })().finally(() => this.connecting.delete(shard));
+      this.connecting.set(shard, p);
     }
-    return c;
+    return p;
   }
 
   private closeAll(): void {
@@ -515,12 +536,17 @@ class Runner {
       groups.set(to, g);
     }
     const src = await this.client(source);
-    for (const [to, g] of groups) {
-      for (let i = 0; i < g.length; i += 200) {
-        const part = g.slice(i, i + 200);
-        if (rateLimited) await this.limiter.take(part.length);
-        this.count(await copyKeys(src, await this.client(to), part, this.tmpPrefix));
-      }
+    // Batches of 250 keys, up to 4 in flight on the same connections: round trips overlap, while each read
+    // script stays short on the source.
+    const batches: Array<{ to: string; part: Buffer[] }> = [];
+    for (const [to, g] of groups) for (let i = 0; i < g.length; i += 250) batches.push({ to, part: g.slice(i, i + 250) });
+    for (let i = 0; i < batches.length; i += 4) {
+      await Promise.all(
+        batches.slice(i, i + 4).map(async ({ to, part }) => {
+          if (rateLimited) await this.limiter.take(part.length);
+          this.count(await copyKeys(src, await this.client(to), part, this.tmpPrefix));
+        }),
+      );
     }
   }
 

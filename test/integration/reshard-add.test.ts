@@ -12,7 +12,7 @@ const a = (p: number) => `127.0.0.1:${BASE + p}`;
 describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = await startStack(BASE);
+    s = await startStack(BASE, { agent: { apply: 'supervise' } });
   }, 120_000);
   afterAll(async () => {
     await s?.stop();

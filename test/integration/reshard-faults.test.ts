@@ -29,7 +29,7 @@ describe('reshard faults: --abort, and a source master killed during the copy', 
   let s: TestStack;
   let before: Awaited<ReturnType<typeof snapshot>>;
   beforeAll(async () => {
-    s = await startStack(BASE);
+    s = await startStack(BASE, { agent: { apply: 'supervise' } });
     const proxy = client(s.topo.proxy.listen);
     await loadMixed(proxy, 3000, s.topo);
     proxy.disconnect();

@@ -9,7 +9,7 @@ const BASE = 25200;
 describe('reshard: change the hash (keys move both ways) under load, kill -9 just before the switch, resume', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = await startStack(BASE);
+    s = await startStack(BASE, { agent: { apply: 'supervise' } });
   }, 120_000);
   afterAll(async () => {
     await s?.stop();

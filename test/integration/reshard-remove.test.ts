@@ -17,7 +17,7 @@ describe('reshard: remove a shard under load, kill -9 at the cut, resume', () =>
       { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] },
       { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] },
     ];
-    s = await startStack(BASE, { shards });
+    s = await startStack(BASE, { shards, agent: { apply: 'supervise' } });
   }, 120_000);
   afterAll(async () => {
     await s?.stop();

@@ -84,7 +84,7 @@ function planText(p: ReshardPlan): string {
     rows.length > 0 ? renderTable(['from', 'to', 'keys', 'bytes'], rows) : '',
     p.bigKeys.length > 0 ? `big keys (copied in pieces): ${p.bigKeys.slice(0, 20).map((b) => `${b.key} (${b.type}, ${b.shard})`).join(', ')}` : 'big keys: none over 1 MB in the sample',
     `cut: ${p.cutMode === 'pause' ? 'writes paused on the sources' : 'the proxy is stopped for the drain (a source is also a destination)'}`,
-    `estimated copy time: ${p.estimatedSeconds} s at ${p.rateKeysPerSec ?? 'about 100000 (unthrottled)'} keys/s`,
+    `estimated copy time: ${p.estimatedSeconds} s at ${p.rateKeysPerSec !== null ? `${p.rateKeysPerSec} keys/s (--rate)` : 'an assumed 100000 keys/s (unthrottled; measured rates: docs/reshard.md)'}`,
   ];
   return `${lines.filter((l) => l !== '').join('\n')}\n`;
 }
