@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { ringDifferences } from '../render/index.js';
 import { localParts, withClient } from '../runtime/index.js';
 import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
 
@@ -20,6 +21,8 @@ export interface Drift {
   /** How to set it live, or null when it needs a restart (`restart` says which). */
   live: { addr: string; command: string[]; rewrite: boolean } | null;
   restart?: string;
+  /** For a difference that is not one value against another (key placement): the whole difference. */
+  text?: string;
 }
 
 const SENTINEL_FIELDS: Array<[field: string, key: string, value: (t: Topology) => number]> = [
@@ -38,6 +41,9 @@ const REDIS_FIELDS: Array<[field: string, key: string, value: (t: Topology) => s
 
 /** Pool keys of nutcracker.yml that are ours to compare (the ring's own keys are ringDifferences' job). */
 const PROXY_FIELDS = ['listen', 'timeout', 'backlog', 'preconnect', 'server_connections', 'auto_eject_hosts', 'server_retry_timeout', 'server_failure_limit', 'tcpkeepalive', 'redis_db'] as const;
+
+const PLACEMENT =
+  'moves keys between shards: not applied live; the proxy keeps the placement it runs, and up will not start a proxy on this file until it and the description agree (moving keys is a reshard)';
 
 const PROXY_RESTART = 'needs a proxy restart: nutcracker cannot reload; set it in the nutcracker.yml named (the agent restarts nutcracker on the new file within a second, dropping client connections) or remove that file before the next up';
 
@@ -92,15 +98,22 @@ export async function findDrift(topo: Topology, opts: { host?: string; timeoutMs
 function proxyDrift(topo: Topology): Drift[] {
   const conf = proxyPaths(topo.stateDir).conf;
   let pool: Record<string, unknown>;
+  const placement: Drift[] = [];
   try {
-    const doc = parse(readFileSync(conf, 'utf8'), { schema: 'failsafe' }) as Record<string, unknown> | null;
+    const text = readFileSync(conf, 'utf8');
+    // A description edited to another hash, weight or shard list: the running proxy keeps the old placement,
+    // the agent refuses the file as it is, and up refuses to start a proxy on it.
+    for (const d of ringDifferences(text, topo)) {
+      placement.push({ field: 'key placement', where: `proxy config ${conf}`, want: '', have: '', live: null, text: d, restart: PLACEMENT });
+    }
+    const doc = parse(text, { schema: 'failsafe' }) as Record<string, unknown> | null;
     const p = doc?.[topo.proxy.name];
-    if (p === null || typeof p !== 'object' || Array.isArray(p)) return [];
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) return placement;
     pool = p as Record<string, unknown>;
   } catch {
     return []; // absent or unreadable: status says so
   }
-  const out: Drift[] = [];
+  const out: Drift[] = [...placement];
   for (const key of PROXY_FIELDS) {
     const v = topo.proxy[key];
     const want = v === undefined ? undefined : String(v);
@@ -153,6 +166,7 @@ export async function applyDrift(topo: Topology, opts: { host?: string; timeoutM
 
 /** One line per drift, for status, up and drift. */
 export function driftLine(d: Drift): string {
+  if (d.text !== undefined) return `${d.field}: ${d.where}: ${d.text} (${d.restart})`;
   return `${d.field}: description ${d.want}, ${d.where} has ${d.have}${d.live ? '' : ` (${d.restart})`}`;
 }
 

@@ -20,6 +20,7 @@ describe('drift between the description and the running stack is reported, and t
         ...d,
         sentinel: { ...d.sentinel, downAfterMilliseconds: 1500 },
         proxy: { ...d.proxy, timeout: 3000 },
+        shards: [{ ...d.shards[0]!, weight: 2 }, d.shards[1]!],
         redis: { minReplicasToWrite: 2 },
       }),
     );
@@ -33,6 +34,7 @@ describe('drift between the description and the running stack is reported, and t
     expect(st.stdout).toMatch(/drift: sentinel\.downAfterMilliseconds: description 1500, sentinel 127\.0\.0\.1:23620 \(s1\) has 1000/);
     expect(st.stdout).toMatch(/drift: redis\.minReplicasToWrite: description 2, redis 127\.0\.0\.1:23600 has 1/);
     expect(st.stdout).toMatch(/drift: proxy\.timeout: description 3000, .*nutcracker\.yml has 2000 \(needs a proxy restart/);
+    expect(st.stdout).toMatch(/drift: key placement: .*nutcracker\.yml: server "s1" has weight 1 but the description's is 2 \(moves keys between shards/);
     const up = await s.cli(['up']);
     expect(up.code).toBe(0);
     expect(up.stdout).toMatch(/drift: sentinel\.downAfterMilliseconds/);
@@ -45,6 +47,7 @@ describe('drift between the description and the running stack is reported, and t
     expect(r.stdout).toMatch(/applied: sentinel\.downAfterMilliseconds = 1500 on sentinel 127\.0\.0\.1:23620 \(s1\)/);
     expect(r.stdout).toMatch(/applied: redis\.minReplicasToWrite = 2 on redis 127\.0\.0\.1:23612/);
     expect(r.stdout).toMatch(/needs a restart: proxy\.timeout/);
+    expect(r.stdout).toMatch(/not applied: key placement: .*weight/);
     for (const a of s.topo.sentinel.instances) {
       const m = await withClient(a, null, (c) => c.call('SENTINEL', 'MASTER', 's2') as Promise<string[]>, { timeoutMs: 1000 });
       expect(m[m.indexOf('down-after-milliseconds') + 1]).toBe('1500');
@@ -61,6 +64,8 @@ describe('drift between the description and the running stack is reported, and t
   }, 60_000);
 
   it('data check without --count checks the count data load used, and says so', async () => {
+    // The description as the stack runs it again: data check judges placement by the description's ring.
+    writeFileSync(s.file, stringify(testDescription(BASE)));
     const load = await s.cli(['data', 'load', '--count', '1500']);
     expect(load.code, load.stderr).toBe(0);
     const check = await s.cli(['data', 'check']);

@@ -26,7 +26,7 @@ export function register(program: Command): void {
       if (flags.json) out(JSON.stringify(r, null, 2));
       else {
         for (const d of r.applied) out(`applied: ${d.field} = ${d.want} on ${d.where} (was ${d.have})`);
-        for (const d of r.needsRestart) out(`needs a restart: ${driftLine(d)}`);
+        for (const d of r.needsRestart) out(`${d.text !== undefined ? 'not applied' : 'needs a restart'}: ${driftLine(d)}`);
         for (const f of r.failed) out(`failed: ${f.drift.field} on ${f.drift.where}: ${f.error}`);
         if (r.applied.length + r.needsRestart.length + r.failed.length === 0) out('no drift: nothing to apply');
       }
