@@ -748,6 +748,9 @@ class Runner {
           // A fresh pause for the switch (re-issuing extends it): the config write (fsync) and the proxy restart
           // on a loaded machine must not outlast it, or a write through the old proxy could reach a source.
           await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
+          // The old proxy goes before the write, not after it: an fsync slower than the pause must not let a
+          // write through the old ring reach a source. The applier starts the new one after the write.
+          if (this.topo.agent.apply === 'supervise') await this.deps.stopProxy();
         }
         // The point of no return is the atomic write of this text as the proxy config, right after we return:
         // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
