@@ -1,5 +1,6 @@
 import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { readProcStat } from '../engine/index.js';
 import { TransientError } from '../errors.js';
 import { delay, isAlive } from './process.js';
 
@@ -213,11 +214,5 @@ function ageMs(path: string): number {
 
 /** A process's start time in clock ticks since boot (/proc/PID/stat field 22). */
 function startTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const n = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    return Number.isFinite(n) ? n : null;
-  } catch {
-    return null;
-  }
+  return readProcStat(pid)?.startTicks ?? null;
 }
