@@ -1,11 +1,12 @@
-import { writeFileSync } from 'node:fs';
-import { tuneSentinel } from '../runtime/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ourPid, startHaproxy, tuneSentinel, UNDER_SYSTEMD_ENV } from '../runtime/index.js';
 import { repointReplicas } from './replica-repoint.js';
-import { agentPaths, type Topology } from '../topology/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, type Topology } from '../topology/index.js';
 import { addressesToProbe, analyze, type Analysis, type RoleProbe, type SentinelAnswer, type ShardInput } from './analyze.js';
-import { ConfigApplier, type ApplyResult, type BaseConfig } from './apply.js';
+import { ConfigApplier, sha256, type ApplyResult, type BaseConfig } from './apply.js';
 import { fileEventSink, type EventSink } from './events.js';
 import { FastPath } from './fast-path.js';
+import { NutcrackerFileGuard } from './nutcracker-guard.js';
 import { ProxySupervisor } from './proxy.js';
 import { APPLY_RETRY, SENTINEL_RECONNECT, type RetryPolicy } from './retry.js';
 import { probeRole } from './role-probe.js';
@@ -43,6 +44,7 @@ export class Agent {
   private readonly proxy: ProxySupervisor | null;
   private readonly fast: FastPath | null;
   private readonly timelines: FailoverTimelines;
+  private readonly nutGuard: NutcrackerFileGuard;
   /**
    * Early switches not yet confirmed by the majority, each tied to the config it wrote: `seq` orders it against
    * the passes' reads, so only a pass that read the config after the switch may clear it.
@@ -71,8 +73,10 @@ export class Agent {
     private readonly opts: AgentOptions,
   ) {
     this.events = opts.events ?? fileEventSink(agentPaths(topo.stateDir).events);
-    this.proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
+    // Mode haproxy never restarts nutcracker to apply anything, but keeps it (and HAProxy) running.
+    this.proxy = topo.agent.apply === 'supervise' || (topo.agent.apply === 'haproxy' && !underSystemd()) ? new ProxySupervisor(topo) : null;
     this.applier = new ConfigApplier(topo, opts.password, this.proxy);
+    this.nutGuard = new NutcrackerFileGuard(topo, opts.password);
     this.timelines = new FailoverTimelines(this.events);
     const handlers = {
       onMessage: (s: string, ch: string, msg: string) => this.onSentinelMessage(s, ch, msg),
@@ -121,7 +125,9 @@ export class Agent {
     if (this.proxy) {
       // A supervised nutcracker that dies is restarted by the next pass; this notices it within 100 ms.
       this.watchTimer = setInterval(() => {
-        if (!this.running && this.proxy!.current() === null) this.trigger('proxy gone');
+        if (this.running) return;
+        if (this.proxy!.current() === null) this.trigger('proxy gone');
+        else if (this.haproxyMode && ourPid(haproxyPaths(this.topo.stateDir).pid, this.topo.stateDir) === null) this.trigger('haproxy gone');
       }, 100);
     }
     // The first pass waits (at most 500 ms) for a majority of subscriptions, so it does not report
@@ -217,8 +223,14 @@ export class Agent {
     this.schedule(Math.min(wait, this.topo.agent.reconcileIntervalMs));
   }
 
+  private get haproxyMode(): boolean {
+    return this.topo.agent.apply === 'haproxy';
+  }
+
   /** One observe -> analyze -> apply pass. Returns whether another pass should follow soon. */
   private async pass(): Promise<boolean> {
+    // First, so a failing apply (HAProxy not answering) cannot keep HAProxy from being brought back.
+    if (this.haproxyMode) await this.superviseHaproxyMode();
     // Taken before the read: a guard with a higher seq was set after this pass's config was read.
     const seenSeq = this.fastSwitchSeq;
     const base = await this.applier.readBase();
@@ -248,7 +260,7 @@ export class Agent {
       this.afterApply(r, analysis.switches, 'majority', base.servers);
       return analysis.rerunSoon || !r.ok;
     }
-    if (this.proxy) await this.superviseProxy(base);
+    if (this.proxy && !this.haproxyMode) await this.superviseProxy(base);
     if (this.applier.needsActivation(base)) {
       // exec mode: the file is right but its command has not succeeded on it yet (failed, or we died in between).
       const r = await this.applier.apply((b) => b.text, { force: true });
@@ -316,6 +328,55 @@ export class Agent {
     this.afterApply(r, {}, 'supervise', base.servers);
   }
 
+  /**
+   * Mode haproxy: HAProxy and nutcracker must be running. HAProxy is started on its file, which holds the
+   * masters last applied (every switch writes it before the runtime API call; runtime changes are lost with
+   * the process); the pass that follows reconciles it with the sentinels. nutcracker's file never changes
+   * in this mode, so it is only started when it is gone.
+   */
+  private async superviseHaproxyMode(): Promise<void> {
+    // Under systemd, its units restart HAProxy and nutcracker; the passes re-apply the masters once it is back.
+    if (this.proxy === null) return;
+    const hPid = () => ourPid(haproxyPaths(this.topo.stateDir).pid, this.topo.stateDir);
+    if (hPid() === null) {
+      this.events.emit('haproxy-down', {});
+      try {
+        const r = await this.applier.exclusive(async () => {
+          if (hPid() !== null) return null;
+          const base = await this.applier.readBase();
+          return await startHaproxy(this.topo, base.problem === null ? null : base.text);
+        });
+        if (r) {
+          this.events.emit('haproxy-restarted', r);
+          this.events.human(`haproxy was not running; started it again (pid ${r.pid}) on ${JSON.stringify(r.servers)}`);
+        }
+      } catch (e) {
+        this.events.emit('haproxy-start-failed', { error: (e as Error).message });
+        this.events.human(`cannot start haproxy: ${(e as Error).message}`);
+      }
+    }
+    await this.nutGuard.prime();
+    if (this.proxy!.current() === null) {
+      this.events.emit('proxy-down', { pid: null, why: 'not running' });
+      try {
+        const r = await this.applier.exclusive(async () => {
+          if (this.proxy!.current() !== null) return null;
+          const conf = proxyPaths(this.topo.stateDir).conf;
+          const wrong = await this.nutGuard.ensureUsable();
+          if (wrong !== null) {
+            this.events.emit('config-invalid', { path: conf, error: `${conf}: ${wrong}; restored the last good config (the rejected one is ${conf}.rejected)` });
+            this.events.human(`${conf}: ${wrong}; restored the last good config before starting nutcracker`);
+          }
+          return await this.proxy!.restart(sha256(readFileSync(conf, 'utf8')));
+        });
+        if (r) this.events.emit('proxy-restarted', { ...r });
+      } catch (e) {
+        this.events.emit('proxy-start-failed', { error: (e as Error).message });
+        this.events.human(`cannot start nutcracker: ${(e as Error).message}`);
+      }
+    }
+  }
+
   private afterApply(r: ApplyResult, switches: Record<string, string>, path: 'majority' | 'fast' | 'supervise' | 'activate', before: Record<string, string>): void {
     if (!r.ok) return this.applyFailed(r.stage, r.error, switches);
     this.applyFailures = 0;
@@ -345,6 +406,9 @@ export class Agent {
 
   /** Checks, ahead of time, the config that would point `shard` at `to`. */
   private async prepare(shard: string, to: string): Promise<void> {
+    // Mode haproxy checks nothing on the switch's path: nothing to prepare (and no `haproxy -c` to burn CPU
+    // on while Sentinel is promoting).
+    if (this.haproxyMode) return;
     try {
       const base = await this.applier.readBase();
       await this.applier.check(this.applier.edit(base, { [shard]: to }));
@@ -424,6 +488,10 @@ export class Agent {
     }
     this.trigger(channel);
   }
+}
+
+function underSystemd(): boolean {
+  return process.env[UNDER_SYSTEMD_ENV] === '1';
 }
 
 /** Starts an agent; it runs until `stop()`. */

@@ -3,9 +3,11 @@ import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, read
 import { basename, dirname, join } from 'node:path';
 import { readProcStat } from '../engine/index.js';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setServerAddresses } from '../render/index.js';
-import { atomicWriteFile, checkNutcrackerConf, expectedRings, isAlive } from '../runtime/index.js';
-import { agentPaths, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
+import { readHaproxyServers, readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setHaproxyServers, setServerAddresses } from '../render/index.js';
+import {
+  atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, expectedRings, haproxyConfig, isAlive, readBackends, switchBackend,
+} from '../runtime/index.js';
+import { agentPaths, haproxyPaths, parseAddress, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
 
 import { sha256 } from '../sha256.js';
@@ -16,7 +18,10 @@ export { sha256 };
 export interface BaseConfig {
   text: string;
   sha: string;
-  /** Server address by server name, for the pool. */
+  /**
+   * Where each shard's traffic goes now, by shard name: the pool's server addresses; in apply mode "haproxy",
+   * HAProxy's backend addresses as it reports them (the file's when it does not answer).
+   */
   servers: Record<string, string>;
   /** The file it was read from. */
   path: string;
@@ -49,7 +54,9 @@ export type ApplyInput = string | ((base: BaseConfig) => string | null | Promise
  *   supervise: write the proxy config, restart the supervised nutcracker;
  *   staging:   write the staging file only (a privileged watcher installs it);
  *   exec:      write the proxy config, run the configured argv with the config path appended (no shell).
- * Every write is checked with `nutcracker -t` on the exact bytes first (results cached by sha256), then made
+ *   haproxy:   write haproxy.cfg (so a restarted HAProxy starts on the new masters), then switch each changed
+ *              shard's backend through the admin socket and read it back; nutcracker is not touched.
+ * Every write is checked with `nutcracker -t` (`haproxy -c` in mode haproxy) on the exact bytes first (results cached by sha256), then made
  * atomically (temp file, fsync, rename): a crash leaves the old file or the new one, never a part.
  * One apply at a time, in this process (a promise chain) and across processes (`notify`) by a lock file.
  */
@@ -75,7 +82,23 @@ export class ConfigApplier {
 
   /** The file this mode writes. */
   targetPath(): string {
+    if (this.mode === 'haproxy') return haproxyPaths(this.topo.stateDir).conf;
     return this.mode === 'staging' ? this.topo.stagingFile : proxyPaths(this.topo.stateDir).conf;
+  }
+
+  /** The address of each shard in a config text of this mode. */
+  private serversOf(text: string): Record<string, string> {
+    if (this.mode === 'haproxy') return readHaproxyServers(text);
+    return Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
+  }
+
+  /** HAProxy's live backend addresses, or null when it does not answer (not running, restarting). */
+  private async liveBackends(): Promise<Record<string, string> | null> {
+    try {
+      return Object.fromEntries(Object.entries(await readBackends(this.topo)).map(([k, v]) => [k, v.addr]));
+    } catch {
+      return null;
+    }
   }
 
   /** Staging mode reads its own staging file once it exists; before that, the config `up` rendered. */
@@ -104,7 +127,7 @@ export class ConfigApplier {
         const fd = openSync(tmp, 'w', 0o600);
         writeSync(fd, text);
         closeSync(fd);
-        const r = await checkNutcrackerConf(tmp);
+        const r = this.mode === 'haproxy' ? await checkHaproxyConf(tmp) : await checkNutcrackerConf(tmp);
         if (this.checks.size > 64) {
           this.checks.clear();
           this.rejectedAt.clear();
@@ -131,7 +154,9 @@ export class ConfigApplier {
    */
   async usable(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
     const check = await this.check(text);
-    if (!check.ok) return { ok: false, error: `nutcracker rejects it: ${check.error}` };
+    if (!check.ok) return { ok: false, error: `${this.mode === 'haproxy' ? 'haproxy' : 'nutcracker'} rejects it: ${check.error}` };
+    // haproxy.cfg holds no ring: nutcracker.yml keeps it, and this mode never edits nutcracker.yml.
+    if (this.mode === 'haproxy') return { ok: true };
     // During a reshard the description already names the new ring while the proxy must serve the old one until
     // the cut (and the new one from it): the reshard records which, and that is the judge then.
     const during = expectedRings(this.topo.stateDir);
@@ -146,6 +171,13 @@ export class ConfigApplier {
    * the last good one this process saw (or one rendered from the description), with `problem` saying why.
    */
   async readBase(): Promise<BaseConfig> {
+    const base = await this.readBaseFile();
+    if (this.mode !== 'haproxy') return base;
+    const live = await this.liveBackends();
+    return live === null ? base : { ...base, servers: { ...base.servers, ...live } };
+  }
+
+  private async readBaseFile(): Promise<BaseConfig> {
     const path = this.basePath();
     let problem: string;
     try {
@@ -153,7 +185,7 @@ export class ConfigApplier {
       const sha = sha256(text);
       // An unchanged file (the common case, every pass) is not parsed or checked again.
       if (this.lastGood?.sha === sha) return { ...this.lastGood, servers: { ...this.lastGood.servers }, path, problem: null };
-      const servers = Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
+      const servers = this.serversOf(text);
       const usable = await this.usable(text);
       if (usable.ok) {
         this.lastGood = { text, sha, servers };
@@ -165,7 +197,7 @@ export class ConfigApplier {
     }
     if (this.lastGood) return { ...this.lastGood, path, problem: `${path}: ${problem}; using the last good config` };
     const masters = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
-    const text = renderNutcrackerYml(this.topo, masters, this.password);
+    const text = this.mode === 'haproxy' ? haproxyConfig(this.topo, masters) : renderNutcrackerYml(this.topo, masters, this.password);
     const servers = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
     return { text, sha: sha256(text), servers, path, problem: `${path}: ${problem}; no good config seen yet, using one rendered from the description` };
   }
@@ -180,7 +212,7 @@ export class ConfigApplier {
     const key = `${base.sha}|${Object.entries(changes).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
     let text = this.edits.get(key);
     if (text === undefined) {
-      text = setServerAddresses(base.text, this.topo.proxy.name, changes);
+      text = this.mode === 'haproxy' ? setHaproxyServers(base.text, changes) : setServerAddresses(base.text, this.topo.proxy.name, changes);
       if (this.edits.size > 64) this.edits.clear();
       this.edits.set(key, text);
     }
@@ -192,6 +224,21 @@ export class ConfigApplier {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Runs `fn` as an apply would: after every earlier apply of this process, under the lock shared with
+   * `notify` and reshards. For starting a process the mode needs (HAProxy, nutcracker) without racing an apply.
+   */
+  exclusive<T>(fn: () => Promise<T>, lockTimeoutMs = 3000): Promise<T> {
+    return this.serial(async () => {
+      const lock = await ApplyLock.acquire(join(agentPaths(this.topo.stateDir).dir, 'apply.lock'), lockTimeoutMs);
+      try {
+        return await fn();
+      } finally {
+        lock.release();
+      }
+    });
   }
 
   /** Waits for the apply in flight (used on shutdown so nutcracker is never left stopped mid-restart). */
@@ -240,37 +287,64 @@ export class ConfigApplier {
     } catch {
       before = null;
     }
-    const changed = before !== text;
+    // In mode haproxy the file may hold the right addresses while HAProxy does not (it switched nothing yet,
+    // or it was restarted): what counts is its live state, so the activation always runs.
+    const live = this.mode === 'haproxy' ? await this.liveBackends() : null;
+    const serversWanted = this.mode === 'haproxy' ? this.serversOf(text) : {};
+    const liveDiffers = live !== null && Object.entries(serversWanted).some(([k, v]) => live[k] !== v);
+    if (this.mode === 'haproxy') force ||= liveDiffers;
+    const changed = before !== text || liveDiffers;
     const steps = () => ({ lockMs: ms(tLocked - t0), checkMs: ms(tChecked - tLocked), writeMs: ms(writtenAtMs - tChecked) });
     let writtenAtMs = performance.now();
     if (!changed && !force) return { ok: true, changed: false, path, writtenAtMs, servingAtMs: null, restart: null, steps: steps() };
-    if (changed) {
+    if (before !== text) {
       let check: { ok: true } | { ok: false; error: string };
       try {
-        check = await this.check(text);
+        // Mode haproxy: the file only matters to a restarted HAProxy (checked then, startHaproxy), and the
+        // agent's edits change server addresses only; `haproxy -c` (~250 ms here) stays off the switch's path.
+        check = this.mode === 'haproxy' ? haproxyAddressesOk(text) : await this.check(text);
       } catch (e) {
         return { ok: false, stage: 'check', error: e as Error };
       }
       if (!check.ok) return { ok: false, stage: 'check', error: new InvalidInputError(`the new config fails nutcracker -t: ${check.error}; the old one is kept`) };
       tChecked = performance.now();
       try {
-        if (before !== null && !(await this.usable(before)).ok) {
+        // Mode haproxy runs no `haproxy -c` here: only a result readBase already has counts.
+        const beforeRejected =
+          before !== null && (this.mode === 'haproxy' ? this.checks.get(sha256(before))?.ok === false : !(await this.usable(before)).ok);
+        if (beforeRejected && before !== null) {
           // A hand edit nutcracker rejects is replaced, but kept beside it for whoever made it.
           atomicWriteFile(`${path}.rejected`, before, { mode: 0o600 });
         }
-        atomicWriteFile(path, text, { mode: this.password !== null ? 0o600 : 0o644 });
+        atomicWriteFile(path, text, { mode: this.password !== null || this.mode === 'haproxy' ? 0o600 : 0o644 });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         return { ok: false, stage: 'write', error: new EnvironmentError(`cannot write ${path}: ${err.code ?? err.message}; the old config is kept`, { cause: e }) };
       }
-      this.lastGood = { text, sha: sha256(text), servers: Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr])) };
+      this.lastGood = { text, sha: sha256(text), servers: this.serversOf(text) };
     }
     writtenAtMs = performance.now();
     try {
+      if (this.mode === 'haproxy') {
+        await this.switchHaproxy(serversWanted);
+        return { ok: true, changed, path, writtenAtMs, servingAtMs: performance.now(), restart: null, steps: steps() };
+      }
       const restart = await this.activate(path, sha256(text));
       return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart, steps: steps() };
     } catch (e) {
       return { ok: false, stage: 'activate', error: e as Error };
+    }
+  }
+
+  /**
+   * Mode haproxy: points every shard's backend where the file now says, each verified by reading it back.
+   * Shards already there are not touched (their sessions stay open).
+   */
+  private async switchHaproxy(wanted: Record<string, string>): Promise<void> {
+    const live = await this.liveBackends();
+    if (live === null) throw new TransientError(`haproxy does not answer on ${haproxyPaths(this.topo.stateDir).socket}; the file holds the new masters, so a restarted haproxy starts on them`);
+    for (const [shard, addr] of Object.entries(wanted)) {
+      if (live[shard] !== addr) await switchBackend(this.topo, shard, addr);
     }
   }
 
@@ -314,8 +388,21 @@ export class ConfigApplier {
       case 'supervise':
         if (!this.proxy) throw new EnvironmentError('supervise mode without a proxy supervisor');
         return await this.proxy.restart(sha);
+      case 'haproxy':
+        return null; // applyLocked switches HAProxy itself
     }
   }
+}
+
+/** Every backend server of a haproxy.cfg has a host:port address. */
+function haproxyAddressesOk(text: string): { ok: true } | { ok: false; error: string } {
+  const servers = readHaproxyServers(text);
+  if (Object.keys(servers).length === 0) return { ok: false, error: 'no backend server lines' };
+  for (const [shard, addr] of Object.entries(servers)) {
+    const a = parseAddress(addr);
+    if (typeof a === 'string') return { ok: false, error: `server ${shard}: ${a}` };
+  }
+  return { ok: true };
 }
 
 /** exec mode: argv + config path, no shell, 30 s limit; a non-zero exit is a failed apply (retried). */

@@ -14,6 +14,10 @@ export function renderStatusText(r: StatusReport): string {
   const out: string[] = [];
   const proxyConf = r.proxy.config ? `config ${r.proxy.config}` : r.proxy.local ? 'config MISSING' : 'config on another host';
   out.push(`proxy      ${r.proxy.listen}  ${r.proxy.up ? 'up' : `DOWN (${r.proxy.error ?? 'no answer'})`}  ${proxyConf}`);
+  if (r.proxy.haproxy) {
+    const h = r.proxy.haproxy;
+    out.push(`haproxy    ${Object.entries(h.frontends).map(([k, v]) => `${k} ${v}`).join(', ')}  ${h.up ? `up (pid ${h.pid ?? '?'})` : 'DOWN'}`);
+  }
   if (r.agent) out.push(`agent      ${r.agent.running ? `running (pid ${r.agent.pid})` : 'NOT RUNNING'}`);
   if (r.reshard) {
     const x = r.reshard;

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { BINARIES, findBinary, localParts, ourPid, type BinaryName } from '../runtime/index.js';
 import {
-  mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
+  haproxyPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
 } from '../topology/index.js';
 import { ephemeralPortRange, portHolder, reservedPorts, tryBind } from './ports.js';
 
@@ -38,7 +38,16 @@ export interface DoctorOptions {
 
 export async function runDoctor(topo: Topology, opts: DoctorOptions = {}): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
-  checks.push(...(await Promise.all((Object.keys(BINARIES) as BinaryName[]).map(checkBinary))));
+  const binaries = await Promise.all((Object.keys(BINARIES) as BinaryName[]).map(checkBinary));
+  // HAProxy is needed only by apply mode haproxy (the default); in the other modes its absence is a note.
+  for (const c of binaries) {
+    if (c.what === 'binary haproxy' && c.state === 'fail' && topo.agent.apply !== 'haproxy') c.state = 'warn';
+    if (c.what === 'binary haproxy' && !/^\S+, version 2\./.test(c.detail) && c.state === 'ok') {
+      c.state = 'warn';
+      c.fix = 'redis-shard is written for HAProxy 2.x (Debian 12 ships 2.6: runtime API "set server ... addr"); other versions are untested';
+    }
+  }
+  checks.push(...binaries);
   checks.push(checkPassword(topo));
   checks.push(checkStateDir(topo.stateDir));
   checks.push(...(await checkPorts(topo, opts.host)));
@@ -148,6 +157,9 @@ async function checkPorts(topo: Topology, host: string | undefined): Promise<Doc
           { addr: topo.proxy.stats, role: 'proxy stats', pidFile: proxyPaths(topo.stateDir).pid },
         ]
       : []),
+    ...(parts.proxy && topo.agent.apply === 'haproxy'
+      ? Object.entries(topo.haproxyFrontends).map(([shard, addr]) => ({ addr, role: `haproxy frontend ${shard}`, pidFile: haproxyPaths(topo.stateDir).pid }))
+      : []),
   ];
   if (ports.length === 0) {
     return [{ what: 'ports', state: 'warn', detail: 'no part of the description runs on this host', fix: 'run doctor on the hosts the description names, or pass --host HOST' }];
@@ -161,7 +173,7 @@ async function checkPorts(topo: Topology, host: string | undefined): Promise<Doc
       const pid = ourPid(p.pidFile, topo.stateDir);
       const bound = await tryBind(h, port);
       if (!bound.free) {
-        if (pid !== null) return { what, state: 'ok', detail: `held by our own ${p.role === 'proxy stats' ? 'proxy' : p.role} (pid ${pid})` };
+        if (pid !== null) return { what, state: 'ok', detail: `held by our own ${p.role === 'proxy stats' ? 'proxy' : p.role.startsWith('haproxy') ? 'haproxy' : p.role} (pid ${pid})` };
         if (bound.code === 'EADDRNOTAVAIL') {
           return { what, state: 'fail', detail: `this machine has no address ${h}`, fix: `run doctor on ${h}, or pass --host with one of this machine's addresses` };
         }

@@ -6,9 +6,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { answerOf, describeFailure, elect, majorityOf as majorityOfCount, parseRoleReply, parseSentinelEvent, querySentinels, votesFor, type RoleInfo } from '../engine/index.js';
-import { readPoolServers } from '../render/index.js';
-import { localParts, notReadyReason, redisClient, withClient } from '../runtime/index.js';
-import { agentPaths, proxyPaths, type ShardSpec, type Topology } from '../topology/index.js';
+import { readHaproxyServers, readPoolServers } from '../render/index.js';
+import { localParts, notReadyReason, readBackends, redisClient, withClient } from '../runtime/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, type ShardSpec, type Topology } from '../topology/index.js';
 
 /** One sentinel's answer for one shard. */
 export type SentinelAnswer = { addr: string; configEpoch: number; failoverInProgress: boolean } | { error: string };
@@ -73,8 +73,23 @@ export async function roleOf(addr: string, password: string | null, timeoutMs = 
   }
 }
 
-/** The proxy config's server address per shard name, read from the file the proxy runs on. */
-export function proxyServers(topo: Topology): Record<string, string> {
+/**
+ * Where the proxy sends each shard now, by shard name: nutcracker's server addresses; in apply mode "haproxy",
+ * HAProxy's live backend addresses (nutcracker points at HAProxy's frontends), or its file's when it does not
+ * answer.
+ */
+export async function proxyServers(topo: Topology): Promise<Record<string, string>> {
+  if (topo.agent.apply === 'haproxy') {
+    try {
+      return Object.fromEntries(Object.entries(await readBackends(topo)).filter(([, b]) => !b.maint).map(([k, b]) => [k, b.addr]));
+    } catch {
+      try {
+        return readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+      } catch {
+        return {};
+      }
+    }
+  }
   const conf = proxyPaths(topo.stateDir).conf;
   try {
     return Object.fromEntries(readPoolServers(readFileSync(conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
@@ -92,7 +107,7 @@ export async function unhealthyReason(topo: Topology, password: string | null): 
   const ready = await notReadyReason(topo, localParts(topo), password);
   if (ready !== null) return ready;
   const views = await sentinelView(topo, password);
-  const servers = proxyServers(topo);
+  const servers = await proxyServers(topo);
   for (const shard of topo.shards) {
     const v = views[shard.name]!;
     if (!v.unanimous || v.master === null) return `sentinels do not all agree on ${shard.name}'s master yet (${describeAnswers(v)})`;

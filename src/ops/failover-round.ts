@@ -232,7 +232,7 @@ async function waitShardFailedOver(
           last = `ROLE on ${v.master} to say master (${'role' in role ? role.role : role.error})`;
           return false;
         }
-        const proxyTo = proxyServers(topo)[shardName];
+        const proxyTo = (await proxyServers(topo))[shardName];
         if (proxyTo !== v.master) {
           last = `the proxy config to point ${shardName} at ${v.master} (it says ${proxyTo ?? 'nothing'})`;
           return false;

@@ -76,7 +76,7 @@ async function preflight(topo: Topology, password: string | null): Promise<void>
   if (remote.length > 0) {
     throw new InvalidInputError(`failover-test kills instances by PID, so every instance must run on this host; ${remote.join(', ')} do not`);
   }
-  if (topo.agent.apply === 'supervise' && ourPid(agentPaths(topo.stateDir).pid, topo.stateDir) === null) {
+  if ((topo.agent.apply === 'supervise' || topo.agent.apply === 'haproxy') && ourPid(agentPaths(topo.stateDir).pid, topo.stateDir) === null) {
     throw new EnvironmentError('the agent is not running, so the proxy would never follow a failover; start the stack with `redis-shard up`');
   }
   const why = await unhealthyReason(topo, password);

@@ -35,6 +35,8 @@ export interface LocatedKey {
   masterSource: MasterSource;
   /** Why the sentinels elect no master (absent with --no-sentinel or when one is elected). */
   noElection?: string;
+  /** Apply mode "haproxy": the HAProxy frontend nutcracker sends this shard's keys to, on their way to the master. */
+  via: string | null;
 }
 
 export interface LocateOptions {
@@ -68,6 +70,7 @@ export async function locateKeys(topo: Topology, keys: Buffer[], opts: LocateOpt
       master: fromSentinel ?? shard.master,
       masterSource: fromSentinel !== undefined ? 'sentinel' : 'description',
       ...(why.has(shard.name) ? { noElection: why.get(shard.name)! } : {}),
+      via: topo.agent.apply === 'haproxy' ? (topo.haproxyFrontends[shard.name] ?? null) : null,
     };
   });
 }

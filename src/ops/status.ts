@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
 import { localParts, ourPid, readRejections, type ProxyRejections } from '../runtime/index.js';
 import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { haproxyShardView, observeHaproxy, type HaproxyObservation } from './haproxy-view.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
 import { driftLine, findDrift } from './drift.js';
@@ -48,6 +49,8 @@ export interface Observations {
   proxyLocal: boolean;
   /** The agent's PID when it runs on this host (it runs beside the proxy); null when not running here. */
   agentPid: number | null;
+  /** Apply mode "haproxy", proxy on this host: HAProxy's view (haproxy-view.ts); null otherwise. */
+  haproxy?: HaproxyObservation | null;
   /** Ring's predicted fraction of keys per shard (topo.shards order), or null when it has none (random). */
   predictedShare: number[] | null;
   /** Client connections the proxy closed over unsupported commands (its log, on this host); absent: not read. */
@@ -84,13 +87,15 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
   } catch {
     predictedShare = null;
   }
+  const proxyLocal = localParts(topo, opts.host).proxy;
   return {
     at: new Date(),
     instances: Object.fromEntries(instances.map((i) => [i.addr, i])),
     sentinels,
     proxy,
     proxyConfig: readProxyConfig(topo),
-    proxyLocal: localParts(topo, opts.host).proxy,
+    haproxy: await observeHaproxy(topo, proxyLocal),
+    proxyLocal,
     agentPid: ourPid(agentPaths(topo.stateDir).pid, topo.stateDir),
     predictedShare,
     ...(localParts(topo, opts.host).proxy ? { rejections: readProxyRejections(topo, opts.rejectionsWindowMs ?? 15 * 60_000) } : {}),
@@ -240,7 +245,16 @@ export interface StatusReport {
   healthy: boolean;
   /** Every problem, each prefixed with the shard or part it concerns. */
   problems: string[];
-  proxy: { listen: string; up: boolean; error?: string; local: boolean; config: string | null; configError?: string };
+  proxy: {
+    listen: string;
+    up: boolean;
+    error?: string;
+    local: boolean;
+    config: string | null;
+    configError?: string;
+    /** Apply mode "haproxy": the HAProxy between nutcracker and the masters. */
+    haproxy?: { up: boolean; pid: number | null; frontends: Record<string, string> };
+  };
   /**
    * Client connections the proxy closed in a recent window over commands it does not support, by command,
    * with the usual cause; null when its log is not on this host.
@@ -272,7 +286,7 @@ export interface ReshardStatus {
 
 const IGNORED_FLAGS = new Set(['master']);
 
-export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel'>, o: Observations): StatusReport {
+export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel' | 'agent'>, o: Observations): StatusReport {
   const global: string[] = [];
   for (const s of o.sentinels) if (!s.up) global.push(`sentinel ${s.addr} is down (${s.error ?? 'no answer'})`);
   if (!o.proxy.up) global.push(`proxy ${topo.proxy.listen} does not answer (${o.proxy.error ?? 'no answer'})`);
@@ -280,6 +294,7 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
   // Without the agent a failover never reaches the proxy: the proxy keeps sending a shard to its dead master.
   if (o.proxyLocal && o.agentPid === null) global.push('the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)');
   if (o.proxyConfig.state === 'unreadable') global.push(`proxy config ${o.proxyConfig.file} cannot be read: ${o.proxyConfig.error}`);
+  if (o.haproxy && !o.haproxy.up) global.push(`haproxy does not answer on its admin socket (${o.haproxy.error ?? 'no answer'})`);
 
   const masterKeys: Array<number | null> = [];
   const shards = topo.shards.map((spec, shardIndex): ShardStatus => {
@@ -376,7 +391,18 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
     }
 
     let proxyTarget: string | null = null;
-    if (o.proxyConfig.state === 'read') {
+    if (o.haproxy) {
+      // The proxy's target is HAProxy's backend: nutcracker points at the shard's frontend, HAProxy at the master.
+      const h = haproxyShardView(o.haproxy, spec.name);
+      proxyTarget = h.target;
+      problems.push(...h.problems);
+      if (proxyTarget !== null && master !== null && proxyTarget !== master) {
+        problems.push(`the proxy (through HAProxy) sends this shard to ${proxyTarget}, but the sentinels' master is ${master}`);
+        flagged.add(proxyTarget);
+      }
+    } else if (o.proxyConfig.state === 'read' && topo.agent.apply !== 'haproxy') {
+      // (In mode haproxy, nutcracker.yml names HAProxy's frontends; the masters are known only to the HAProxy
+      // on the proxy's host, so status run elsewhere has no proxy target to compare.)
       proxyTarget = o.proxyConfig.servers[spec.name] ?? null;
       if (proxyTarget === null) problems.push(`the proxy config has no server named ${spec.name}`);
       else if (master !== null && proxyTarget !== master) {
@@ -422,6 +448,7 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
     local: o.proxyLocal,
     config: o.proxyConfig.state === 'absent' ? null : o.proxyConfig.file,
   };
+  if (o.haproxy) proxy.haproxy = { up: o.haproxy.up, pid: o.haproxy.pid, frontends: o.haproxy.frontends };
   if (o.proxy.error !== undefined) proxy.error = o.proxy.error;
   if (o.proxyConfig.state === 'unreadable') proxy.configError = o.proxyConfig.error;
   const rejected = o.rejections ? clientRejections(o.rejections.found ?? emptyRejections(o.at, o.rejections.windowMs), o.rejections.windowMs) : null;

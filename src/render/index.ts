@@ -5,3 +5,4 @@ export { quote } from './quote.js';
 export * from './nutcracker-edit.js';
 export * from './nutcracker-ring.js';
 export { sameRingYml } from './ring-compare.js';
+export * from './haproxy.js';

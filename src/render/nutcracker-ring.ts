@@ -44,7 +44,12 @@ export function ringDifferences(yamlText: string, topo: Topology): string[] {
     if (seen.includes(s.name)) return void out.push(`server "${s.name}" appears twice`);
     seen.push(s.name);
     if (s.weight !== shard.weight) out.push(`server "${s.name}" has weight ${s.weight} but the description's is ${shard.weight}`);
-    if (!shard.instances.includes(s.addr)) out.push(`server "${s.name}" points at ${s.addr}, which is not an instance of shard ${s.name}`);
+    // Apply mode haproxy points each server at its shard's HAProxy frontend; the name, not the address, places
+    // keys, and a frontend serves exactly one shard. (A file from the other mode is realigned by up.)
+    const frontend = topo.haproxyFrontends?.[s.name];
+    if (!shard.instances.includes(s.addr) && s.addr !== frontend) {
+      out.push(`server "${s.name}" points at ${s.addr}, which is not an instance of shard ${s.name}${frontend ? ` nor its HAProxy frontend ${frontend}` : ''}`);
+    }
   });
   const missing = topo.shards.filter((x) => !seen.includes(x.name)).map((x) => x.name);
   if (missing.length > 0) out.push(`no server named ${missing.map((m) => `"${m}"`).join(', ')} (the shard${missing.length > 1 ? 's are' : ' is'} dropped or renamed)`);

@@ -9,10 +9,11 @@ export const BINARIES = {
   'redis-cli': 'redis-tools',
   'redis-benchmark': 'redis-tools',
   nutcracker: 'nutcracker',
+  haproxy: 'haproxy',
 } as const;
 export type BinaryName = keyof typeof BINARIES;
 
-/** nutcracker lives in /usr/sbin, which a non-root PATH often lacks. */
+/** nutcracker and haproxy live in /usr/sbin, which a non-root PATH often lacks. */
 const EXTRA_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'];
 
 export function findBinary(name: BinaryName): string | null {

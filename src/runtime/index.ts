@@ -17,3 +17,5 @@ export * from './stack-lock.js';
 export { hasStateMarker, prepareStateDir, STATE_MARKER, writeStateMarker } from './state-dir.js';
 export * from './shard-lifecycle.js';
 export * from './reshard-ring.js';
+export * from './haproxy.js';
+export * from './haproxy-admin.js';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readPoolServers } from '../render/index.js';
-import { proxyPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { readHaproxyServers, readPoolServers } from '../render/index.js';
+import { haproxyPaths, proxyPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import { elect, querySentinels, votesFor } from '../engine/index.js';
 
 export type MasterSource = 'sentinels' | 'sentinel-config' | 'proxy-config' | 'description';
@@ -24,6 +24,16 @@ export async function currentMasters(
       proxyServers = Object.fromEntries(readPoolServers(readFileSync(conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
     } catch {
       proxyServers = {};
+    }
+  }
+  // In apply mode "haproxy" nutcracker points at HAProxy's frontends; the masters are HAProxy's servers.
+  const hcfg = haproxyPaths(topo.stateDir).conf;
+  if (existsSync(hcfg)) {
+    try {
+      const h = readHaproxyServers(readFileSync(hcfg, 'utf8'));
+      for (const shard of topo.shards) if (h[shard.name] && shard.instances.includes(h[shard.name]!)) proxyServers[shard.name] = h[shard.name]!;
+    } catch {
+      /* unreadable: the description decides */
     }
   }
   const recorded = sentinelConfMasters(topo);

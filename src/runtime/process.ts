@@ -11,6 +11,13 @@ import { atomicWriteFile } from './atomic-write.js';
  */
 export const STATE_ENV = 'REDIS_SHARD_STATE';
 
+/**
+ * Set (to "1") in the environment of an agent that systemd runs: systemd restarts HAProxy and nutcracker, so
+ * the agent must not start them itself (a second one would fight systemd's for the ports); it only re-applies
+ * the masters to whatever HAProxy comes back.
+ */
+export const UNDER_SYSTEMD_ENV = 'REDIS_SHARD_UNDER_SYSTEMD';
+
 export interface SpawnOptions {
   bin: string;
   args: string[];

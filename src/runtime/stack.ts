@@ -1,10 +1,11 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { renderNutcrackerYml, renderRedisConf, renderSentinelConf, ringDifferences, sameRingYml } from '../render/index.js';
+import { nutcrackerTargets, renderNutcrackerYml, renderRedisConf, renderSentinelConf, ringDifferences, sameRingYml } from '../render/index.js';
 import {
-  agentPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
+  agentPaths, haproxyPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
 } from '../topology/index.js';
+import { alignNutcrackerTargets, haproxyFrontendsMoved, startHaproxyPart } from './haproxy-part.js';
 import { atomicWriteFile } from './atomic-write.js';
 import { expectedRings } from './reshard-ring.js';
 import { builtEntry } from './entry-points.js';
@@ -22,10 +23,10 @@ import { withClient } from './redis-client.js';
 import { canBind, waitFor } from './wait.js';
 
 
-export type PartKind = 'redis' | 'sentinel' | 'proxy' | 'agent';
+export type PartKind = 'redis' | 'sentinel' | 'haproxy' | 'proxy' | 'agent';
 export interface Part {
   kind: PartKind;
-  /** host:port, or 'agent'. */
+  /** host:port; 'agent'; for haproxy, its frontends. */
   addr: string;
   pidFile: string;
 }
@@ -57,6 +58,9 @@ export function partsOf(topo: Topology, parts: LocalParts, withAgent: boolean): 
     ...parts.sentinels.map((addr) => ({ kind: 'sentinel' as const, addr, pidFile: sentinelPaths(topo.stateDir, addr).pid })),
   ];
   if (parts.proxy) {
+    if (topo.agent.apply === 'haproxy') {
+      out.push({ kind: 'haproxy', addr: Object.values(topo.haproxyFrontends).join(','), pidFile: haproxyPaths(topo.stateDir).pid });
+    }
     out.push({ kind: 'proxy', addr: topo.proxy.listen, pidFile: proxyPaths(topo.stateDir).pid });
     if (withAgent) out.push({ kind: 'agent', addr: 'agent', pidFile: agentPaths(topo.stateDir).supervisorPid });
   }
@@ -81,6 +85,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
     redis: requireBinary('redis-server'),
     sentinel: requireBinary('redis-sentinel'),
     nutcracker: requireBinary('nutcracker'),
+    ...(topo.agent.apply === 'haproxy' && parts.proxy ? { haproxy: requireBinary('haproxy') } : {}),
   };
   prepareStateDir(topo.stateDir);
   const lock = await acquireStackLock(topo.stateDir, 'up', {
@@ -111,6 +116,14 @@ async function upLocked(
   const all = partsOf(topo, parts, opts.agent !== false);
   const alreadyRunning = all.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
   const toStart = all.filter((p) => !alreadyRunning.includes(p));
+  if (alreadyRunning.some((p) => p.kind === 'haproxy')) {
+    const moved = haproxyFrontendsMoved(topo);
+    if (moved !== null) {
+      throw new InvalidInputError(
+        `${topo.file ?? '(default deployment)'}: proxy.haproxy.frontends changed while HAProxy runs (${moved}); ports change only while stopped: run down, then up; nothing was started`,
+      );
+    }
+  }
   await checkPortsFree(topo, toStart);
   if (toStart.some((p) => p.kind === 'proxy')) checkProxyRing(topo);
 
@@ -149,6 +162,10 @@ async function upLocked(
         );
       }),
     );
+    for (const part of toStart.filter((p) => p.kind === 'haproxy')) {
+      await startOne(part, () => startHaproxyPart(topo, masters), async () => {});
+    }
+    if (parts.proxy && toStart.some((p) => p.kind === 'proxy')) alignNutcrackerTargets(topo, masters);
     for (const part of toStart.filter((p) => p.kind === 'proxy')) {
       const paths = proxyPaths(topo.stateDir);
       const check = await checkNutcrackerConf(paths.conf);
@@ -209,7 +226,7 @@ export function renderMissingConfigs(topo: Topology, parts: Part[], masters: Rec
     } else if (part.kind === 'sentinel') {
       renderOnce(sentinelPaths(topo.stateDir, part.addr).conf, () => renderSentinelConf(topo, { addr: part.addr, masters, password }));
     } else if (part.kind === 'proxy') {
-      renderOnce(proxyPaths(topo.stateDir).conf, () => renderNutcrackerYml(topo, masters, password));
+      renderOnce(proxyPaths(topo.stateDir).conf, () => renderNutcrackerYml(topo, nutcrackerTargets(topo, masters), password));
     }
   }
   return rendered;
@@ -282,7 +299,8 @@ function checkProxyRing(topo: Topology): void {
 async function checkPortsFree(topo: Topology, parts: Part[]): Promise<void> {
   const taken: string[] = [];
   for (const p of parts) {
-    const addrs = p.kind === 'agent' ? [] : p.kind === 'proxy' ? [topo.proxy.listen, topo.proxy.stats] : [p.addr];
+    const addrs =
+      p.kind === 'agent' ? [] : p.kind === 'proxy' ? [topo.proxy.listen, topo.proxy.stats] : p.kind === 'haproxy' ? Object.values(topo.haproxyFrontends) : [p.addr];
     for (const addr of addrs) {
       const { host, port } = mustParseAddress(addr);
       if (!(await canBind(host, port))) taken.push(`${addr} (${p.kind})`);
@@ -339,13 +357,15 @@ async function stopParts(topo: Topology, parts: LocalParts, log: (line: string) 
   const a = agentPaths(topo.stateDir);
   // The agent itself, in case its supervisor is gone.
   if (parts.proxy) all.splice(1, 0, { kind: 'agent', addr: 'agent (worker)', pidFile: a.pid });
+  // An HAProxy left from an earlier apply mode is stopped all the same.
+  if (parts.proxy && !all.some((p) => p.kind === 'haproxy')) all.push({ kind: 'haproxy', addr: 'haproxy', pidFile: haproxyPaths(topo.stateDir).pid });
   const stopped: Part[] = [];
   const byKind = (k: PartKind) => all.filter((p) => p.kind === k);
   // The supervisor stops its agent itself; the worker entry only catches an agent whose supervisor is gone.
   const agents = byKind('agent').map((p) => [p]);
   // A process that outlives SIGKILL is reported after every other part was stopped, not instead.
   const stuck: string[] = [];
-  for (const group of [...agents, byKind('proxy'), byKind('sentinel'), byKind('redis')]) {
+  for (const group of [...agents, byKind('proxy'), byKind('haproxy'), byKind('sentinel'), byKind('redis')]) {
     await Promise.all(
       group.map(async (p) => {
         const pid = ourPid(p.pidFile, topo.stateDir);

@@ -6,12 +6,12 @@ import {
 import { dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
-  acquireStackLock, allHosts, atomicWriteFile, checkNutcrackerConf, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary, writeStateMarker,
+  acquireStackLock, allHosts, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary, writeStateMarker,
   type LocalParts,
 } from '../runtime/index.js';
-import { agentPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import { isRoot, lookupAccount, systemctl, systemdRunning, type Account } from './system.js';
-import { MARKER, renderUnits, unitNames, type UnitFile, type UnitOptions } from './units.js';
+import { MARKER, renderUnits, SERVICE_FD_LIMIT, unitNames, type UnitFile, type UnitOptions } from './units.js';
 
 export const DEFAULT_DEST = '/etc/systemd/system';
 export const DEFAULT_USER = 'redis-shard';
@@ -80,8 +80,8 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
   if (problems.length === 0 && parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
     refuse(`nothing in ${file} belongs to this machine (its hosts: ${allHosts(topo).join(', ')}); pass --host to say which host this is`);
   }
-  if (parts.proxy && topo.agent.apply !== 'staging') {
-    refuse(`${file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged and can only stage the proxy config; set agent.apply: staging ("redis-shard init --services FILE" writes a description that is ready)`);
+  if (parts.proxy && topo.agent.apply !== 'staging' && topo.agent.apply !== 'haproxy') {
+    refuse(`${file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged: it can switch HAProxy's backends (agent.apply: haproxy) or stage the proxy config (agent.apply: staging), not restart nutcracker; set one of those ("redis-shard init --services FILE" writes a description that is ready)`);
   }
   // Read now so a missing or unreadable password file is reported before anything is written.
   const password = check(() => readPassword(topo)) ?? null;
@@ -98,6 +98,7 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
     nutcracker: opts.bins?.nutcracker ?? check(() => requireBinary('nutcracker')) ?? 'nutcracker',
     node: opts.bins?.node ?? process.execPath,
     cli: opts.bins?.cli ?? builtEntry('cli/main.js'),
+    ...(parts.proxy && topo.agent.apply === 'haproxy' ? { haproxy: opts.bins?.haproxy ?? requireBinary('haproxy') } : {}),
   };
   const paths: Array<[string, string]> = [
     ['stateDir', topo.stateDir],
@@ -257,7 +258,19 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
     undo.push(() => rendered.forEach((p) => rmSync(p, { force: true })));
     for (const p of rendered) log(`rendered ${p}`);
 
-    if (plan.parts.proxy) {
+    if (plan.parts.proxy && topo.agent.apply === 'haproxy') {
+      const conf = proxyPaths(topo.stateDir).conf;
+      const check = await checkNutcrackerConf(conf);
+      if (!check.ok) throw new InvalidInputError(`${conf}: nutcracker rejects it: ${check.error}`);
+      // HAProxy's file is the current masters, rendered every time as `up` does, maxconn sized for its unit.
+      const h = haproxyPaths(topo.stateDir);
+      const previous = existsSync(h.conf) ? readFileSync(h.conf, 'utf8') : null;
+      atomicWriteFile(h.conf, haproxyConfig(topo, masters, SERVICE_FD_LIMIT), { mode: 0o600 });
+      undo.push(() => (previous === null ? rmSync(h.conf, { force: true }) : atomicWriteFile(h.conf, previous, { mode: 0o600 })));
+      const hcheck = await checkHaproxyConf(h.conf);
+      if (!hcheck.ok) throw new InvalidInputError(`${h.conf}: haproxy rejects it: ${hcheck.error}`);
+      log(`rendered ${h.conf}`);
+    } else if (plan.parts.proxy) {
       const conf = proxyPaths(topo.stateDir).conf;
       const check = await checkNutcrackerConf(conf);
       if (!check.ok) throw new InvalidInputError(`${conf}: nutcracker rejects it: ${check.error}`);
@@ -402,6 +415,8 @@ export function ownershipPlan(topo: Topology, parts: LocalParts, a: Account, sec
       out.push({ path: f, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
     }
     out.push({ path: p.dir, uid: 0, gid: a.gid, mode: 0o1770 });
+    // Mode haproxy: HAProxy and the agent run as the service user; its folder (file, admin socket, log) is theirs.
+    if (topo.agent.apply === 'haproxy') tree(haproxyPaths(topo.stateDir).dir, 0o700);
     out.push(secret ? { path: p.conf, uid: 0, gid: 0, mode: 0o600 } : { path: p.conf, uid: 0, gid: a.gid, mode: 0o640 });
     const staging = topo.stagingFile;
     if (dirname(staging) !== p.dir) {
@@ -471,7 +486,7 @@ async function uninstallLocked(
 ): Promise<UninstallResult> {
   const dest = opts.dest ?? DEFAULT_DEST;
   const n = unitNames(opts.prefix ?? DEFAULT_PREFIX);
-  const candidates = [n.target, n.redisTemplate, n.sentinelTemplate, n.proxy, n.agent, n.installPath, n.installService].map((f) => join(dest, f));
+  const candidates = [n.target, n.redisTemplate, n.sentinelTemplate, n.proxy, n.haproxy, n.agent, n.installPath, n.installService].map((f) => join(dest, f));
   const present = candidates.filter((f) => existsSync(f));
   const skipped = present.filter((f) => !isOurs(f));
   const ours = present.filter((f) => isOurs(f));

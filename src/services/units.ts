@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
-import { nutcrackerArgs, STATE_ENV } from '../runtime/index.js';
-import { addressSlug, agentPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { nutcrackerArgs, STATE_ENV, UNDER_SYSTEMD_ENV } from '../runtime/index.js';
+import { addressSlug, agentPaths, haproxyPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import type { LocalParts } from '../runtime/index.js';
 
 /** The first line of every file we write; uninstall and re-install touch only files that carry it. */
@@ -19,7 +19,7 @@ export interface UnitOptions {
   user: string;
   group: string;
   /** Absolute paths of the programs the units run (systemd-analyze verify checks that they exist). */
-  bins: { redis: string; sentinel: string; nutcracker: string; node: string; cli: string };
+  bins: { redis: string; sentinel: string; nutcracker: string; node: string; cli: string; haproxy?: string };
   /** With auth.passwordEnv, where systemd reads the variable from (root-only file the operator writes). */
   envFile: string | null;
   /**
@@ -36,6 +36,8 @@ export interface UnitNames {
   redisTemplate: string;
   sentinelTemplate: string;
   proxy: string;
+  /** Apply mode haproxy: the HAProxy between nutcracker and the masters. */
+  haproxy: string;
   agent: string;
   installPath: string;
   installService: string;
@@ -49,6 +51,7 @@ export function unitNames(prefix: string): UnitNames {
     redis: (addr) => `${prefix}-redis@${addressSlug(addr)}.service`,
     sentinel: (addr) => `${prefix}-sentinel@${addressSlug(addr)}.service`,
     proxy: `${prefix}-proxy.service`,
+    haproxy: `${prefix}-haproxy.service`,
     agent: `${prefix}-agent.service`,
     installPath: `${prefix}-proxy-install.path`,
     installService: `${prefix}-proxy-install.service`,
@@ -116,7 +119,9 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
     });
   }
 
-  if (parts.proxy) {
+  if (parts.proxy && topo.agent.apply === 'haproxy') {
+    out.push(...haproxyModeUnits(topo, o, n, header, wants));
+  } else if (parts.proxy) {
     const p = proxyPaths(topo.stateDir);
     const a = agentPaths(topo.stateDir);
     const stagingDir = dirname(topo.stagingFile);
@@ -191,6 +196,79 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
   });
   return out;
 }
+
+/**
+ * Apply mode haproxy: nutcracker's file never changes (it points at HAProxy's frontends), so there is no staging
+ * file, path unit or root installer. HAProxy runs as the service user, on a file in its own folder that the
+ * agent (same user) rewrites before each switch; its admin socket (0600) is there too. systemd restarts
+ * HAProxy and nutcracker; the agent re-applies the masters to a restarted HAProxy.
+ */
+function haproxyModeUnits(topo: Topology, o: UnitOptions, n: UnitNames, header: (what: string) => string[], wants: string[]): UnitFile[] {
+  if (!o.bins.haproxy) throw new Error('apply mode haproxy: the haproxy binary path is needed for its unit');
+  const p = proxyPaths(topo.stateDir);
+  const h = haproxyPaths(topo.stateDir);
+  const a = agentPaths(topo.stateDir);
+  wants.push(n.haproxy, n.proxy, n.agent);
+  return [
+    {
+      name: n.haproxy,
+      text: unit(header('HAProxy between nutcracker and the masters: one loopback frontend per shard; the agent switches its backends.'), {
+        Unit: ['Description=redis-shard HAProxy (one frontend per shard, backend = its master)', ...partOf(n)],
+        Service: [
+          'Type=simple',
+          // -db: foreground, one process: systemd and the admin socket see the same one.
+          `ExecStartPre=${o.bins.haproxy} -c -q -f ${h.conf}`,
+          `ExecStart=${o.bins.haproxy} -db -f ${h.conf}`,
+          `WorkingDirectory=${h.dir}`,
+          ...identity(o, topo),
+          'Restart=always',
+          'RestartSec=1s',
+          // haproxy.cfg's maxconn is sized from this limit (services install renders it so).
+          `LimitNOFILE=${SERVICE_FD_LIMIT}`,
+          // Not MemoryDenyWriteExecute: Debian's HAProxy is built with PCRE2's JIT.
+          ...hardening(o, [h.dir], { jit: true }),
+        ],
+      }),
+    },
+    {
+      name: n.proxy,
+      text: unit(header('nutcracker (twemproxy), its server lines on HAProxy\'s frontends; its config never changes in this mode.'), {
+        Unit: ['Description=redis-shard proxy (nutcracker)', ...partOf(n), `After=${n.haproxy}`],
+        Service: [
+          'Type=simple',
+          `LoadCredential=nutcracker.yml:${p.conf}`,
+          `ExecStart=${o.bins.nutcracker} ${nutcrackerArgs(topo, '%d/nutcracker.yml').join(' ')} -p ${p.pid}`,
+          `WorkingDirectory=${p.dir}`,
+          ...identity(o, topo),
+          'Restart=always',
+          'RestartSec=1s',
+          'LimitNOFILE=65535',
+          ...hardening(o, [p.dir], { jit: false }),
+        ],
+      }),
+    },
+    {
+      name: n.agent,
+      text: unit(header('The agent, unprivileged, in haproxy mode: it switches HAProxy\'s backends over the admin socket and rewrites haproxy.cfg.'), {
+        Unit: ['Description=redis-shard agent (keeps HAProxy on the elected masters)', ...partOf(n), `After=${n.haproxy}`],
+        Service: [
+          'Type=simple',
+          `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} agent`,
+          `WorkingDirectory=${a.dir}`,
+          ...identity(o, topo),
+          `Environment=${UNDER_SYSTEMD_ENV}=1`,
+          ...(o.envFile ? [`EnvironmentFile=${o.envFile}`] : []),
+          'Restart=always',
+          'RestartSec=1s',
+          ...hardening(o, [a.dir, h.dir], { jit: true }),
+        ],
+      }),
+    },
+  ];
+}
+
+/** LimitNOFILE of the HAProxy unit; services install sizes haproxy.cfg's maxconn from it. */
+export const SERVICE_FD_LIMIT = 65535;
 
 function partOf(n: UnitNames): string[] {
   // PartOf: stopping or restarting the target does the same to every part. network-online: the description's

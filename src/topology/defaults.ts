@@ -8,7 +8,11 @@ export const DEFAULT_DESCRIPTION: DescriptionInput = {
     { name: 's2', master: '127.0.0.1:7666', instances: ['127.0.0.1:7666', '127.0.0.1:7667', '127.0.0.1:7668'] },
   ],
   sentinel: { instances: ['127.0.0.1:26379', '127.0.0.1:26380', '127.0.0.1:26381'], quorum: 2 },
-  proxy: { listen: '127.0.0.1:22121', stats: '127.0.0.1:22222' },
+  proxy: {
+    listen: '127.0.0.1:22121',
+    stats: '127.0.0.1:22222',
+    haproxy: { frontends: { s1: '127.0.0.1:22131', s2: '127.0.0.1:22132' } },
+  },
   agent: { http: { listen: '127.0.0.1:22180' } },
 };
 
@@ -79,6 +83,16 @@ proxy:
   server_retry_timeout: 2000
   server_failure_limit: 1
   preconnect: true
+  # Apply mode haproxy: nutcracker's server line for each shard points at that shard's HAProxy frontend
+  # (loopback), and HAProxy's backend at the shard's master; a failover switches the backend through
+  # HAProxy's admin socket, so nutcracker is never restarted. A shard not listed gets 127.0.0.1 and the
+  # first free port from proxy.listen's + 10.
+  haproxy:
+    frontends:
+      s1: 127.0.0.1:22131
+      s2: 127.0.0.1:22132
+    connectTimeoutMs: 1000
+    idleTimeoutMs: 86400000      # nutcracker's connections are persistent and may idle for hours
 
 redis:
   # A master refuses writes unless 1 replica is connected and at most 10 s behind: an isolated master,
@@ -88,7 +102,9 @@ redis:
   appendonly: true
 
 agent:
-  apply: supervise              # supervise | staging | exec
+  # haproxy: switch the shard's HAProxy backend (no proxy restart, no client dropped);
+  # supervise: rewrite nutcracker.yml and restart nutcracker; staging | exec: see README.
+  apply: haproxy                # haproxy | supervise | staging | exec
   # stagingFile: /var/lib/redis-shard/nutcracker.staged.yml   # staging mode
   # exec: [/usr/local/bin/reload-proxy]                       # exec mode; the config path is appended
   reconcileIntervalMs: 1000

@@ -16,6 +16,8 @@ export interface Topology extends Description {
   stagingFile: string;
   /** Absolute path of auth.passwordFile when given. */
   passwordFile: string | null;
+  /** HAProxy's frontend per shard name (apply mode "haproxy"): proxy.haproxy.frontends, the rest derived. */
+  haproxyFrontends: Record<string, string>;
 }
 
 export interface LoadOptions {
@@ -113,7 +115,7 @@ export function fromObject(raw: unknown, file: string | null, baseDir: string): 
     ? resolve(baseDir, d.agent.stagingFile)
     : resolve(stateDir, 'proxy', 'nutcracker.staged.yml');
   const passwordFile = d.auth?.passwordFile ? resolve(baseDir, d.auth.passwordFile) : null;
-  return { ...d, file, stateDir, stagingFile, passwordFile };
+  return { ...d, file, stateDir, stagingFile, passwordFile, haproxyFrontends: haproxyFrontends(d) };
 }
 
 /**
@@ -151,6 +153,36 @@ function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
 }
 
+/**
+ * proxy.haproxy.frontends, with each shard not listed on 127.0.0.1 at the first port from proxy.listen's + 10
+ * (in shard order) that no other address of the description uses: the default deployment gets 22131 and 22132.
+ */
+export function haproxyFrontends(d: Pick<Description, 'shards' | 'proxy' | 'sentinel' | 'agent'>): Record<string, string> {
+  const listenPort = Number(d.proxy.listen.slice(d.proxy.listen.lastIndexOf(':') + 1));
+  const taken = new Set<string>([
+    ...d.shards.flatMap((s) => s.instances),
+    ...d.sentinel.instances,
+    d.proxy.listen,
+    d.proxy.stats,
+    ...Object.values(d.proxy.haproxy.frontends),
+    ...(d.agent.http ? [d.agent.http.listen] : []),
+  ]);
+  let port = listenPort + 10;
+  const out: Record<string, string> = {};
+  for (const s of d.shards) {
+    const given = d.proxy.haproxy.frontends[s.name];
+    if (given !== undefined) {
+      out[s.name] = given;
+      continue;
+    }
+    while (taken.has(`127.0.0.1:${port}`)) port++;
+    out[s.name] = `127.0.0.1:${port}`;
+    taken.add(out[s.name]!);
+    port++;
+  }
+  return out;
+}
+
 /** Rules that span fields, which a per-field schema cannot state. */
 function crossCheck(d: Description): string[] {
   const out: string[] = [];
@@ -184,6 +216,19 @@ function crossCheck(d: Description): string[] {
       );
     }
   });
+  for (const name of Object.keys(d.proxy.haproxy.frontends)) {
+    if (!names.has(name)) out.push(`proxy.haproxy.frontends.${name}: no shard is named "${name}"`);
+  }
+  if (d.agent.apply === 'haproxy') {
+    const derived = haproxyFrontends(d);
+    for (const s of d.shards) {
+      const given = d.proxy.haproxy.frontends[s.name] !== undefined;
+      const addr = derived[s.name]!;
+      if (!given && Number(addr.slice(addr.lastIndexOf(':') + 1)) > 65535) {
+        out.push(`proxy.haproxy.frontends.${s.name}: the derived port is past 65535; give the frontend address`);
+      } else claim(addr, `proxy.haproxy.frontends.${s.name}${given ? '' : ' (derived from proxy.listen)'}`);
+    }
+  }
   if (d.sentinel.quorum > d.sentinel.instances.length) {
     out.push(`sentinel.quorum: ${d.sentinel.quorum} is more than the ${d.sentinel.instances.length} sentinels listed`);
   }

@@ -24,6 +24,16 @@ export function proxyPaths(stateDir: string): ProcessPaths {
   return { dir, conf: join(dir, 'nutcracker.yml'), pid: join(dir, 'nutcracker.pid'), log: join(dir, 'nutcracker.log') };
 }
 
+export interface HaproxyPaths extends ProcessPaths {
+  /** The runtime API (admin level, mode 0600): how the agent switches a shard's master. */
+  socket: string;
+}
+
+export function haproxyPaths(stateDir: string): HaproxyPaths {
+  const dir = join(stateDir, 'haproxy');
+  return { dir, conf: join(dir, 'haproxy.cfg'), pid: join(dir, 'haproxy.pid'), log: join(dir, 'haproxy.log'), socket: join(dir, 'admin.sock') };
+}
+
 export interface AgentPaths extends ProcessPaths {
   /** The supervisor that restarts the agent if it dies. */
   supervisorPid: string;

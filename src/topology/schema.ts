@@ -7,7 +7,7 @@ export const HASHES = [
   'fnv1_32', 'fnv1a_32', 'hsieh', 'murmur', 'jenkins',
 ] as const;
 export const DISTRIBUTIONS = ['ketama', 'modula', 'random'] as const;
-export const APPLY_MODES = ['supervise', 'staging', 'exec'] as const;
+export const APPLY_MODES = ['haproxy', 'supervise', 'staging', 'exec'] as const;
 
 const address = z.string().superRefine((v, ctx) => {
   const a = parseAddress(v);
@@ -61,6 +61,26 @@ export const sentinelSchema = z.strictObject({
   askPeriodMs: engineInt(0).default(100),
 });
 
+/**
+ * HAProxy between nutcracker and the masters (apply mode "haproxy"): one loopback frontend per shard, whose
+ * backend the agent points at the shard's master through the runtime API, so a failover restarts nothing.
+ */
+export const haproxySchema = z.strictObject({
+  /**
+   * The frontend each shard's nutcracker server line points at, by shard name. A shard not listed gets
+   * 127.0.0.1 and the first port from proxy.listen's + 10 (in shard order) that no other address of the
+   * description uses; the default deployment names 22131 and 22132.
+   */
+  frontends: z.record(shardName, address).default(() => ({})),
+  /** ms HAProxy waits for the master to accept a connection. */
+  connectTimeoutMs: positiveInt.default(1000),
+  /**
+   * ms an idle connection is kept, on both sides. nutcracker keeps one persistent connection per server and
+   * may leave it idle for hours; TCP keepalive is on as well, so a dead peer is still noticed.
+   */
+  idleTimeoutMs: positiveInt.default(24 * 3600 * 1000),
+});
+
 /** The nutcracker pool. Keys keep nutcracker's own names, so its documentation applies as written. */
 export const proxySchema = z.strictObject({
   /** The pool's name in nutcracker.yml. */
@@ -82,6 +102,8 @@ export const proxySchema = z.strictObject({
   server_failure_limit: positiveInt.default(1),
   tcpkeepalive: z.boolean().default(true),
   redis_db: engineInt(0).optional(),
+  /** Used only when agent.apply is "haproxy". */
+  haproxy: haproxySchema.default(() => haproxySchema.parse({})),
 });
 
 export const redisSchema = z.strictObject({
@@ -127,7 +149,7 @@ export const agentHttpSchema = z
   });
 
 export const agentSchema = z.strictObject({
-  apply: z.enum(APPLY_MODES).default('supervise'),
+  apply: z.enum(APPLY_MODES).default('haproxy'),
   /** staging mode: where the agent writes the new nutcracker.yml for a privileged installer. */
   stagingFile: z.string().min(1).optional(),
   /** exec mode: argv run after the new config is written (no shell); the config path is appended. */
@@ -169,6 +191,7 @@ export type Description = z.output<typeof descriptionSchema>;
 export type ShardSpec = Description['shards'][number];
 export type SentinelSpec = Description['sentinel'];
 export type ProxySpec = Description['proxy'];
+export type HaproxySpec = ProxySpec['haproxy'];
 export type RedisSpec = Description['redis'];
 export type AgentSpec = Description['agent'];
 export type AgentHttpSpec = NonNullable<AgentSpec['http']>;

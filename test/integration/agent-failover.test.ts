@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unhealthyReason } from '../../src/ops/failover-observe.js';
 import { ourPid, portAccepts, waitFor } from '../../src/runtime/index.js';
-import { mustParseAddress, proxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
+import { haproxyPaths, mustParseAddress, proxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { prepareStack, runCli, testDescription, type TestStack } from '../support/stack.js';
 import {
   agentPid, diagnose, freePortDescription, eventsSince, majorityMaster, proxyPid, proxyServers, proxyWritesTo, readEvents,
@@ -169,13 +169,15 @@ describe('agent against a real stack', () => {
     expect(await proxyReaches(newMaster)).toBe(true);
   });
 
-  it('keeps the last good config when nutcracker.yml is hand-edited into something invalid, and still follows a failover', async (ctx) => {
+  it('keeps the last good config when the file the agent edits (nutcracker.yml, or haproxy.cfg in mode haproxy) is hand-edited into something invalid, and still follows a failover', async (ctx) => {
     failed(ctx);
-    const conf = proxyPaths(topo.stateDir).conf;
+    const haproxy = topo.agent.apply === 'haproxy';
+    const conf = haproxy ? haproxyPaths(topo.stateDir).conf : proxyPaths(topo.stateDir).conf;
     const good = readFileSync(conf, 'utf8');
     const pidBefore = proxyPid(topo);
     const n0 = readEvents(topo).length;
-    const bad = good.replace('  servers:', '  bogus_key: 1\n  servers:');
+    const bad = haproxy ? good.replace('    retries 0', '    retries 0\n    bogus_key 1') : good.replace('  servers:', '  bogus_key: 1\n  servers:');
+    expect(bad).not.toBe(good);
     // If the test fails before the agent repairs it, the good config goes back (the agent then applies its own).
     broke(() => {
       if (readFileSync(conf, 'utf8').includes('bogus_key')) writeFileSync(conf, good);
@@ -183,7 +185,7 @@ describe('agent against a real stack', () => {
     writeFileSync(conf, bad);
     await waitFor(() => eventsSince(topo, n0).some((e) => e.event === 'config-invalid'), { timeoutMs: 5000, what: 'config-invalid' });
     const invalid = eventsSince(topo, n0).find((e) => e.event === 'config-invalid')!;
-    expect(String(invalid.error)).toMatch(/nutcracker rejects it/);
+    expect(String(invalid.error)).toMatch(haproxy ? /haproxy rejects it/ : /nutcracker rejects it/);
     // The running proxy is left alone: not restarted on a config it would reject.
     expect(proxyPid(topo)).toBe(pidBefore);
     const old = (await majorityMaster(topo, 's2'))!;

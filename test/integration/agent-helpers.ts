@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { answerOf, elect, pairsToObject, querySentinels, votesFor } from '../../src/engine/index.js';
-import { readPoolServers } from '../../src/render/index.js';
+import { readHaproxyServers, readPoolServers } from '../../src/render/index.js';
 import { canBind, ourPid, redisClient, waitFor } from '../../src/runtime/index.js';
-import { agentPaths, proxyPaths, redisPaths, type DescriptionInput, type Topology } from '../../src/topology/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, redisPaths, type DescriptionInput, type Topology } from '../../src/topology/index.js';
 
 /** Helpers shared by the agent's integration tests. */
 
@@ -24,8 +24,13 @@ export function eventsSince(topo: Topology, from: number): Ev[] {
   return readEvents(topo).slice(from);
 }
 
-export function proxyServers(topo: Topology, path = proxyPaths(topo.stateDir).conf): Record<string, string> {
-  return Object.fromEntries(readPoolServers(readFileSync(path, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
+/**
+ * Where the proxy sends each shard per its config: nutcracker.yml's servers; in apply mode "haproxy"
+ * (nutcracker points at HAProxy's frontends) haproxy.cfg's, which the agent writes before each switch.
+ */
+export function proxyServers(topo: Topology, path?: string): Record<string, string> {
+  if (path === undefined && topo.agent.apply === 'haproxy') return readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+  return Object.fromEntries(readPoolServers(readFileSync(path ?? proxyPaths(topo.stateDir).conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
 }
 
 /** What each sentinel answers for the shard (null when it does not answer): the one query of engine/. */
@@ -139,15 +144,16 @@ export async function pickFreePorts(from: number, to: number, n: number): Promis
   return out;
 }
 
-/** A two-shard description on ports picked by pickFreePorts (same shape as testDescription). */
+/** A two-shard description on ports picked by pickFreePorts (same shape as testDescription), HAProxy frontends included. */
 export async function freePortDescription(from: number, to: number): Promise<Partial<DescriptionInput>> {
-  const p = (await pickFreePorts(from, to, 11)).map((x) => `127.0.0.1:${x}`);
+  const p = (await pickFreePorts(from, to, 13)).map((x) => `127.0.0.1:${x}`);
   return {
     shards: [
       { name: 's1', master: p[0]!, instances: [p[0]!, p[1]!, p[2]!] },
       { name: 's2', master: p[3]!, instances: [p[3]!, p[4]!, p[5]!] },
     ],
     sentinel: { instances: [p[6]!, p[7]!, p[8]!], quorum: 2, downAfterMilliseconds: 1000, failoverTimeout: 10000 },
-    proxy: { listen: p[9]!, stats: p[10]! },
+    // HAProxy's frontends (apply mode haproxy) are picked too: derived ones could land on a port picked above.
+    proxy: { listen: p[9]!, stats: p[10]!, haproxy: { frontends: { s1: p[11]!, s2: p[12]! } } },
   };
 }

@@ -28,11 +28,13 @@ describe('doctor', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
-    for (const bin of ['redis-server', 'redis-sentinel', 'redis-cli', 'redis-benchmark', 'nutcracker']) {
+    for (const bin of ['redis-server', 'redis-sentinel', 'redis-cli', 'redis-benchmark', 'nutcracker', 'haproxy']) {
       expect(check(report, `binary ${bin}`)).toMatchObject({ state: 'ok', detail: expect.stringMatching(/, version [0-9]+\.[0-9]+/) });
     }
     const ports = report.checks.filter((c) => c.what.startsWith('port '));
-    expect(ports).toHaveLength(6 + 3 + 2);
+    // 6 instances, 3 sentinels, the proxy and its stats, HAProxy's 2 frontends (apply mode haproxy, the default).
+    expect(ports).toHaveLength(6 + 3 + 2 + 2);
+    expect(ports.map((p) => p.what)).toEqual(expect.arrayContaining([expect.stringMatching(/^port 127\.0\.0\.1:\d+ \(haproxy frontend s1\)$/)]));
     // Free; a warning only when the port lies in the kernel's ephemeral range and is not reserved.
     for (const p of ports) expect(p.state === 'ok' ? p.detail : p.fix).toMatch(/^free$|ip_local_reserved_ports/);
     expect(check(report, `state dir ${s.topo.stateDir}`)).toMatchObject({ state: 'ok', detail: expect.stringContaining('up can create it') });

@@ -49,7 +49,7 @@ describe('a master that hangs (SIGSTOP) and comes back', () => {
       // Sentinel sees no PING reply, fails over; the agent moves the proxy; writes through it succeed again.
       const next = await waitFor(
         async () => {
-          const to = proxyServers(s.topo).s1;
+          const to = (await proxyServers(s.topo)).s1;
           if (!to || to === old) return undefined;
           const r = await roleOf(to, null);
           return 'role' in r && r.role === 'master' ? to : undefined;
@@ -83,7 +83,7 @@ describe('a master that hangs (SIGSTOP) and comes back', () => {
         what: 'the demoted master to hold the write made through the proxy',
       });
       expect(await viaProxy((c) => c.get(key))).toBe('after-resume');
-      expect(proxyServers(s.topo).s1).toBe(next);
+      expect((await proxyServers(s.topo)).s1).toBe(next);
     }
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, ourPid, readPidFile, stopPid, waitFor } from '../../src/runtime/index.js';
-import { agentPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { CLI, prepareStack, type TestStack } from '../support/stack.js';
 
 // Ports 23000-23299 belong to this file (helper i9's range).
@@ -24,8 +24,12 @@ function pidFiles(topo: Topology): string[] {
     proxyPaths(topo.stateDir).pid,
     agentPaths(topo.stateDir).supervisorPid,
     agentPaths(topo.stateDir).pid,
+    haproxyPaths(topo.stateDir).pid,
   ];
 }
+
+// What up starts: 6 Redis, 3 sentinels, nutcracker, the agent's supervisor, and HAProxy (apply mode haproxy, the default).
+const ALL = 12;
 
 /**
  * Every process whose environment names this state dir or whose working directory is inside it (Redis rewrites
@@ -71,14 +75,14 @@ describe('one command at a time on a state dir', () => {
       if (r.code !== 0) expect(r.stderr).toMatch(/up \(pid \d+, since [0-9T:.-]+Z\) holds the lock/);
       expect(r.stderr).not.toMatch(/already in use|Address already in use/);
     }
-    expect(results.filter((r) => /ready: started 11 processes/.test(r.stdout))).toHaveLength(1);
+    expect(results.filter((r) => new RegExp(`ready: started ${ALL} processes`).test(r.stdout))).toHaveLength(1);
     const pids = pidFiles(s.topo).map((f) => ourPid(f, s.topo.stateDir)).filter((p): p is number => p !== null);
-    expect(pids.length).toBe(12); // 11 processes + the agent worker
+    expect(pids.length).toBe(ALL + 1); // + the agent worker
     // What runs is exactly what the pid files name: no loser left a process of its own behind.
     expect(processesOf(s.topo.stateDir).sort()).toEqual([...pids].sort());
     const d = await s.cli(['down']);
     expect(d.code).toBe(0);
-    expect(d.stdout).toMatch(/stopped 11 processes/);
+    expect(d.stdout).toMatch(new RegExp(`stopped ${ALL} processes`));
     expect(processesOf(s.topo.stateDir)).toEqual([]);
   }, 180_000);
 
@@ -113,9 +117,9 @@ describe('one command at a time on a state dir', () => {
     const s = prepareStack(23200);
     stacks.push(s);
     const run = startCli(s, ['up', '--foreground', '--timeout', '90']);
-    await waitFor(() => /ready: started 11 processes/.test(run.output()) || undefined, { timeoutMs: 100_000, what: `up --foreground to be ready: ${run.output()}` });
+    await waitFor(() => new RegExp(`ready: started ${ALL} processes`).test(run.output()) || undefined, { timeoutMs: 100_000, what: `up --foreground to be ready: ${run.output()}` });
     const pids = pidFiles(s.topo).map((f) => readPidFile(f)).filter((p): p is number => p !== null);
-    expect(pids.length).toBeGreaterThanOrEqual(11);
+    expect(pids.length).toBeGreaterThanOrEqual(ALL);
     run.child.kill('SIGHUP');
     await run.exited;
     expect(run.output()).toMatch(/stopping/);

@@ -1,10 +1,9 @@
 import { parseRoleReply } from '../../src/engine/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { isAlive, ourPid, portAccepts, redisClient, waitFor, withClient } from '../../src/runtime/index.js';
-import { readPoolServers } from '../../src/render/index.js';
 import { agentPaths, mustParseAddress, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, type CliResult, type TestStack } from '../support/stack.js';
+import { proxyServers as helperProxyServers } from './agent-helpers.js';
 
 // Ports 17300-17399 belong to this file. Two hosts simulated on one machine by two loopback addresses:
 // host A (127.0.0.1) has s1's master, a replica of each shard, two sentinels and the proxy (and so the agent);
@@ -47,7 +46,11 @@ describe('two hosts', () => {
     expect(up.b!.code).toBe(0);
     const started = (r: CliResult) => [...r.stdout.matchAll(/^started (\w+) (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
     expect(started(up.a!)).toEqual(
-      [...hostA.redis.map((a) => `redis ${a}`), ...hostA.sentinels.map((a) => `sentinel ${a}`), `proxy ${A(30)}`, 'agent agent'].sort(),
+      [
+        ...hostA.redis.map((a) => `redis ${a}`), ...hostA.sentinels.map((a) => `sentinel ${a}`), `proxy ${A(30)}`, 'agent agent',
+        // HAProxy (apply mode haproxy, the default) runs beside the proxy, on its derived loopback frontends.
+        ...(s.topo.agent.apply === 'haproxy' ? [`haproxy ${Object.values(s.topo.haproxyFrontends).join(',')}`] : []),
+      ].sort(),
     );
     expect(started(up.b!)).toEqual([...hostB.redis.map((a) => `redis ${a}`), ...hostB.sentinels.map((a) => `sentinel ${a}`)].sort());
   });
@@ -72,7 +75,7 @@ describe('two hosts', () => {
   });
 
   it('a failover of the shard whose master is on host B is followed by the agent on host A', async () => {
-    const proxyServers = () => Object.fromEntries(readPoolServers(readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8'), 'redis-shard').map((x) => [x.name, x.addr]));
+    const proxyServers = () => helperProxyServers(s.topo);
     expect(proxyServers().s2).toBe(B(10));
     process.kill(pidOf(B(10), 'redis')!, 'SIGKILL');
     const elected = await waitFor(

@@ -1,10 +1,10 @@
 import { parseRoleReply } from '../../src/engine/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { isAlive, ourPid, redisClient } from '../../src/runtime/index.js';
-import { agentPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, redisPaths, sentinelPaths } from '../../src/topology/index.js';
 import { prepareStack, runCli, type TestStack } from '../support/stack.js';
 
 // Ports 20000-20099 belong to this file (below the kernel's ephemeral range, 32768-60999).
@@ -24,13 +24,16 @@ describe('up / down through the CLI', () => {
     ...s.topo.sentinel.instances.map((a) => sentinelPaths(s.topo.stateDir, a).pid),
     proxyPaths(s.topo.stateDir).pid,
     agentPaths(s.topo.stateDir).supervisorPid,
+    haproxyPaths(s.topo.stateDir).pid,
   ];
+  // 6 instances, 3 sentinels, nutcracker, the agent's supervisor, and HAProxy (the default apply mode, haproxy).
+  const ALL = 12;
 
   it('brings up 6 instances, 3 sentinels and the proxy, and the proxy serves SET/GET', async () => {
     const r = await s.cli(['up', '--timeout', '60']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/ready: started 11 processes/);
+    expect(r.stdout).toMatch(new RegExp(`ready: started ${ALL} processes`));
     for (const f of allPidFiles()) expect(ourPid(f, s.topo.stateDir), f).not.toBeNull();
     const c = redisClient(s.topo.proxy.listen, null);
     try {
@@ -39,9 +42,15 @@ describe('up / down through the CLI', () => {
     } finally {
       c.disconnect();
     }
+    // nutcracker's server lines keep the shard names (the ring) and point at HAProxy's frontends (derived: the
+    // first free ports from proxy.listen's + 10); HAProxy's backends point at the masters.
     const conf = readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8');
-    expect(conf).toContain(`- 127.0.0.1:${BASE}:1 s1`);
-    expect(conf).toContain(`- 127.0.0.1:${BASE + 10}:1 s2`);
+    expect(conf).toContain(`- 127.0.0.1:${BASE + 40}:1 s1`);
+    expect(conf).toContain(`- 127.0.0.1:${BASE + 41}:1 s2`);
+    const hcfg = readFileSync(haproxyPaths(s.topo.stateDir).conf, 'utf8');
+    expect(hcfg).toMatch(new RegExp(`backend be_s1\\n    server s1 127\\.0\\.0\\.1:${BASE}\\n`));
+    expect(hcfg).toMatch(new RegExp(`backend be_s2\\n    server s2 127\\.0\\.0\\.1:${BASE + 10}\\n`));
+    expect((statSync(haproxyPaths(s.topo.stateDir).socket).mode & 0o777).toString(8)).toBe('600');
   });
 
   it('a second up starts nothing and leaves the same processes', async () => {
@@ -59,7 +68,7 @@ describe('up / down through the CLI', () => {
     const r = await s.cli(['up']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/started redis 127\.0\.0\.1:20002/);
-    expect(r.stdout).toMatch(/started 1 processes, 10 were already running/);
+    expect(r.stdout).toMatch(new RegExp(`started 1 processes, ${ALL - 1} were already running`));
     const c = redisClient(addr, null);
     try {
       expect(parseRoleReply(await c.call('ROLE'))).toMatchObject({ role: 'slave', master: `127.0.0.1:${BASE}` });
@@ -72,7 +81,7 @@ describe('up / down through the CLI', () => {
     const pids = allPidFiles().map((f) => ourPid(f, s.topo.stateDir)!);
     const r = await s.cli(['down']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/stopped 11 processes/);
+    expect(r.stdout).toMatch(new RegExp(`stopped ${ALL} processes`));
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
     const again = await s.cli(['down']);
     expect(again.stdout).toMatch(/nothing was running/);

@@ -12,10 +12,13 @@ const topo = fromObject(
     ],
     sentinel: { instances: ['127.0.0.1:3000', '127.0.0.1:3001', '127.0.0.1:3002'] },
     proxy: { listen: '127.0.0.1:4000', stats: '127.0.0.1:4001' },
+    // nutcracker.yml names the masters itself in this mode; apply mode haproxy has its own tests below.
+    agent: { apply: 'supervise' },
   },
   null,
   '/tmp',
 );
+const haproxyTopo = { ...topo, agent: { ...topo.agent, apply: 'haproxy' as const }, haproxyFrontends: { s1: '127.0.0.1:4010', s2: '127.0.0.1:4011' } };
 
 const master = (addr: string, replicas: string[], offset = 100, keys = 10): InstanceObservation => ({
   addr,
@@ -202,6 +205,50 @@ describe('INFO replication', () => {
   });
   it('returns null for text that is not INFO replication', () => {
     expect(parseReplicationInfo('-ERR unknown command')).toBeNull();
+  });
+
+  describe('apply mode haproxy: the proxy\'s target is HAProxy\'s backend', () => {
+    const withHaproxy = (): Observations => {
+      const o = world();
+      o.proxyConfig = { state: 'read', file: '/x/nutcracker.yml', servers: { ...haproxyTopo.haproxyFrontends } };
+      o.haproxy = {
+        pid: 1,
+        up: true,
+        frontends: haproxyTopo.haproxyFrontends,
+        backends: { s1: { addr: '127.0.0.1:1000', maint: false }, s2: { addr: '127.0.0.1:2000', maint: false } },
+        file: { s1: '127.0.0.1:1000', s2: '127.0.0.1:2000' },
+        nutcracker: { ...haproxyTopo.haproxyFrontends },
+      };
+      return o;
+    };
+    it('healthy: nutcracker on the frontends, HAProxy on the masters', () => {
+      const r = analyze(haproxyTopo, withHaproxy());
+      expect(r.problems).toEqual([]);
+      expect(r.shards.map((x) => x.proxyTarget)).toEqual(['127.0.0.1:1000', '127.0.0.1:2000']);
+      expect(r.proxy.haproxy).toEqual({ up: true, pid: 1, frontends: haproxyTopo.haproxyFrontends });
+    });
+    it('drift is flagged: backend off the master, file off the live state, nutcracker off its frontend, a fenced shard', () => {
+      const o = withHaproxy();
+      o.haproxy!.backends!.s1 = { addr: '127.0.0.1:1001', maint: false };
+      o.haproxy!.nutcracker.s2 = '127.0.0.1:2000';
+      o.haproxy!.backends!.s2 = { addr: '127.0.0.1:2000', maint: true };
+      const r = analyze(haproxyTopo, o);
+      expect(r.shards[0]!.proxyTarget).toBe('127.0.0.1:1001');
+      expect(r.problems).toEqual([
+        's1: HAProxy sends this shard to 127.0.0.1:1001 but its file says 127.0.0.1:1000 (a restarted HAProxy would go there)',
+        "s1: the proxy (through HAProxy) sends this shard to 127.0.0.1:1001, but the sentinels' master is 127.0.0.1:1000",
+        's2: nutcracker sends this shard to 127.0.0.1:2000, not to its HAProxy frontend 127.0.0.1:4011',
+        's2: HAProxy has this shard fenced (maintenance): it sends it nothing',
+      ]);
+    });
+    it('HAProxy not answering is a problem of its own', () => {
+      const o = withHaproxy();
+      o.haproxy = { ...o.haproxy!, up: false, backends: null, error: 'ECONNREFUSED' };
+      const r = analyze(haproxyTopo, o);
+      expect(r.problems[0]).toBe('haproxy does not answer on its admin socket (ECONNREFUSED)');
+      // Without a live answer, the file says where a restarted HAProxy sends each shard.
+      expect(r.shards.map((x) => x.proxyTarget)).toEqual(['127.0.0.1:1000', '127.0.0.1:2000']);
+    });
   });
 });
 

@@ -195,7 +195,7 @@ describe('services: planning refuses bad input before writing anything', () => {
     expect(() => planServices(twoHosts(), { ...bins, host: '10.9.9.9' }, 'dry-run')).toThrow(/--host 10\.9\.9\.9: matches nothing .* \(its hosts: 127\.0\.0\.1, 127\.0\.0\.2\)/);
   });
   it('an agent not in staging mode', () => {
-    expect(() => planServices(topo({ agent: { apply: 'supervise' } }), bins, 'dry-run')).toThrow(/agent\.apply is "supervise".*set agent\.apply: staging/);
+    expect(() => planServices(topo({ agent: { apply: 'supervise' } }), bins, 'dry-run')).toThrow(/agent\.apply is "supervise".*\(agent\.apply: haproxy\).*\(agent\.apply: staging\)/);
   });
   it('the default deployment (no file for the units to name)', () => {
     expect(() => planServices(fromObject(testDescription(17000, { agent: { apply: 'staging' } }), null, '/var/lib/x'), bins, 'dry-run')).toThrow(/needs a description file/);
@@ -230,3 +230,41 @@ describe('services: planning refuses bad input before writing anything', () => {
     }
   });
 });
+
+describe('services in apply mode haproxy', () => {
+  const t = topo({ agent: { apply: 'haproxy' } });
+  const units = renderUnits(t, localParts(t), { ...OPTS, bins: { ...BINS, haproxy: '/usr/sbin/haproxy' } });
+
+  it('HAProxy, nutcracker and the agent; no staging path unit or root installer (nutcracker.yml never changes)', () => {
+    expect(units.map((u) => u.name).sort()).toEqual([
+      'redis-shard-agent.service',
+      'redis-shard-haproxy.service',
+      'redis-shard-proxy.service',
+      'redis-shard-redis@.service',
+      'redis-shard-sentinel@.service',
+      'redis-shard.target',
+    ]);
+    expect(values(byName(units, 'redis-shard.target'), 'Unit', 'Wants')).toEqual(expect.arrayContaining(['redis-shard-haproxy.service', 'redis-shard-proxy.service', 'redis-shard-agent.service']));
+  });
+
+  it('HAProxy runs unprivileged, hardened, in the foreground on its file (checked first), writing only its folder', () => {
+    const h = byName(units, 'redis-shard-haproxy.service');
+    expect(values(h, 'Service', 'ExecStartPre')).toEqual([`/usr/sbin/haproxy -c -q -f ${STATE}/haproxy/haproxy.cfg`]);
+    expect(values(h, 'Service', 'ExecStart')).toEqual([`/usr/sbin/haproxy -db -f ${STATE}/haproxy/haproxy.cfg`]);
+    expect(values(h, 'Service', 'User')).toEqual(['redis-shard']);
+    expect(values(h, 'Service', 'CapabilityBoundingSet')).toEqual(['']);
+    expect(values(h, 'Service', 'NoNewPrivileges')).toEqual(['yes']);
+    expect(values(h, 'Service', 'ProtectSystem')).toEqual(['strict']);
+    expect(values(h, 'Service', 'ReadWritePaths')).toEqual([`${STATE}/haproxy`]);
+    expect(values(h, 'Service', 'LimitNOFILE')).toEqual(['65535']);
+    expect(values(h, 'Service', 'Restart')).toEqual(['always']);
+  });
+
+  it('the agent may write the HAProxy folder (file and admin socket) and is told systemd restarts the processes', () => {
+    const a = byName(units, 'redis-shard-agent.service');
+    expect(values(a, 'Service', 'ReadWritePaths')).toEqual([`${STATE}/agent`, `${STATE}/haproxy`]);
+    expect(values(a, 'Service', 'Environment')).toContain('REDIS_SHARD_UNDER_SYSTEMD=1');
+    expect(values(a, 'Unit', 'After')).toContain('redis-shard-haproxy.service');
+  });
+});
+

@@ -39,7 +39,7 @@ describe('description loading', () => {
     expect(t.proxy.hash).toBe('fnv1a_64');
     expect(t.proxy.stats).toBe('127.0.0.1:22222');
     expect(t.redis.minReplicasToWrite).toBe(1);
-    expect(t.agent.apply).toBe('supervise');
+    expect(t.agent.apply).toBe('haproxy');
     expect(t.stagingFile).toBe('/etc/rs/.redis-shard/proxy/nutcracker.staged.yml');
     expect(t.shards[0]!.weight).toBe(1);
   });

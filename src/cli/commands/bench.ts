@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InvalidInputError } from '../../errors.js';
 import { BENCH_TESTS, runThroughputBench } from '../../ops/bench-throughput.js';
 import { benchFailoverHeader, benchFailoverRow, benchFailoverSummary, benchTable } from '../bench-text.js';
 import { intOption, topologyFrom } from '../options.js';
@@ -88,8 +89,16 @@ function registerFailover(bench: Command): void {
     .option('--runs <n>', 'how many kills', intOption('--runs', 1, 1000), 10)
     .option('--shard <name>', 'shard whose master is killed (default: the first)')
     .option('--timeout <seconds>', 'how long one failover may take', intOption('--timeout', 1, 600), 30)
-    .action(async (opts: { runs: number; shard?: string; timeout: number }, cmd: Command) => {
+    .option('--compare', 'run the kills in apply mode supervise and in haproxy, each on a stack of its own on the description\'s ports (they must be free), and print both side by side')
+    .option('--requests <n>', 'with --compare: redis-benchmark requests per test for the throughput rows (0 skips them)', intOption('--requests', 0, 100_000_000), 100_000)
+    .action(async (opts: { runs: number; shard?: string; timeout: number; compare?: boolean; requests: number }, cmd: Command) => {
       const topo = topologyFrom(cmd);
+      if (opts.compare) {
+        if (opts.shard !== undefined) throw new InvalidInputError('--shard: not used with --compare (the first shard fails, a client writes to the second)');
+        const { benchCompareModes } = await import('../../ops/bench-compare.js');
+        await benchCompareModes(topo, { runs: opts.runs, requests: opts.requests, timeoutMs: opts.timeout * 1000, out: (line) => process.stdout.write(`${line}\n`) });
+        return;
+      }
       const { benchFailover } = await import('../../ops/bench-failover.js');
       await benchFailover(topo, {
         runs: opts.runs,

@@ -57,6 +57,7 @@ export function register(program: Command): void {
           master: k.master,
           masterSource: k.masterSource,
           ...(k.noElection !== undefined ? { noElection: k.noElection } : {}),
+          ...(k.via !== null ? { via: k.via } : {}),
         }));
         process.stdout.write(`${JSON.stringify({ keys: out }, null, 2)}\n`);
         return;
@@ -66,9 +67,9 @@ export function register(program: Command): void {
         located.map((k) => [
           displayKey(k.key),
           k.shard,
-          k.masterSource === 'sentinel'
+          (k.masterSource === 'sentinel'
             ? k.master
-            : `${k.master} (configured; ${k.noElection !== undefined ? `no elected master: ${k.noElection}` : 'sentinels not asked'})`,
+            : `${k.master} (configured; ${k.noElection !== undefined ? `no elected master: ${k.noElection}` : 'sentinels not asked'})`) + (k.via !== null ? ` via HAProxy ${k.via}` : ''),
         ]),
       );
     });

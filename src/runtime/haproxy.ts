@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { EnvironmentError } from '../errors.js';
+import { readHaproxyServers, renderHaproxyCfg } from '../render/index.js';
+import { haproxyPaths, mustParseAddress, type Topology } from '../topology/index.js';
+import { atomicWriteFile } from './atomic-write.js';
+import { requireBinary } from './binaries.js';
+import { tail } from './nutcracker.js';
+import { spawnDetached, type Spawned } from './process.js';
+import { canBind, portAccepts, waitFor } from './wait.js';
+
+const run = promisify(execFile);
+
+/** A unix socket path longer than this does not fit in sockaddr_un; HAProxy would refuse to start. */
+const MAX_SOCKET_PATH = 107;
+
+/** The soft limit on open files this process (and so a child it starts) has: HAProxy's maxconn is sized from it. */
+export function openFilesLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m && m[1] !== 'unlimited') return Number(m[1]);
+  } catch {
+    /* not Linux */
+  }
+  return 1024;
+}
+
+/** haproxy.cfg for these masters, with this host's admin socket and fd limit. */
+export function haproxyConfig(topo: Topology, masters: Record<string, string>, fdLimit = openFilesLimit()): string {
+  const p = haproxyPaths(topo.stateDir);
+  if (p.socket.length > MAX_SOCKET_PATH) {
+    throw new EnvironmentError(`${p.socket}: too long for a unix socket (${p.socket.length} > ${MAX_SOCKET_PATH} bytes); use a shorter stateDir`);
+  }
+  return renderHaproxyCfg(topo, masters, { socket: p.socket, fdLimit });
+}
+
+/**
+ * Writes haproxy.cfg for these masters (atomically, 0600: it names the admin socket). HAProxy's runtime
+ * changes live in memory only, so whatever (re)starts it writes the current masters into its file first.
+ */
+export function writeHaproxyConfig(topo: Topology, masters: Record<string, string>): string {
+  const p = haproxyPaths(topo.stateDir);
+  const text = haproxyConfig(topo, masters);
+  atomicWriteFile(p.conf, text, { mode: 0o600 });
+  return p.conf;
+}
+
+/** `haproxy -c` on a config file. */
+export async function checkHaproxyConf(path: string): Promise<{ ok: true } | { ok: false; error: string }> {
+  try {
+    await run(requireBinary('haproxy'), ['-c', '-q', '-f', path], { timeout: 5000 });
+    return { ok: true };
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    const text = `${err.stderr ?? ''}${err.stdout ?? ''}`.trim().split('\n').filter(Boolean).slice(-3).join('; ');
+    return { ok: false, error: text || err.message };
+  }
+}
+
+/**
+ * Starts HAProxy on its file, in the foreground (-db: the PID we record is the serving process, and it
+ * stays in the state dir's process group like the other engines), and waits for every frontend to accept.
+ */
+export async function spawnHaproxy(topo: Topology): Promise<Spawned> {
+  const p = haproxyPaths(topo.stateDir);
+  return spawnDetached({
+    bin: requireBinary('haproxy'),
+    args: ['-db', '-f', p.conf],
+    logFile: p.log,
+    pidFile: p.pid,
+    cwd: p.dir,
+    stateDir: topo.stateDir,
+  });
+}
+
+export async function waitHaproxyListening(topo: Topology, spawned: Spawned, timeoutMs = 10_000): Promise<void> {
+  const p = haproxyPaths(topo.stateDir);
+  for (const addr of Object.values(topo.haproxyFrontends)) {
+    const { host, port } = mustParseAddress(addr);
+    await waitFor(() => portAccepts(host, port), {
+      timeoutMs,
+      intervalMs: 2,
+      what: `haproxy to listen on ${addr}`,
+      abortOn: spawned.exited.then(({ code, signal }) => `haproxy exited (${signal ?? `code ${code}`}); ${tail(p.log)}`),
+    }).catch((e) => {
+      throw new EnvironmentError((e as Error).message, { cause: e });
+    });
+  }
+}
+
+/**
+ * (Re)starts HAProxy on its file (written first from `text` when given: the file was missing or unusable),
+ * and waits for every frontend. Refuses when a frontend is held by another process.
+ */
+export async function startHaproxy(topo: Topology, text: string | null): Promise<{ pid: number; startMs: number; servers: Record<string, string> }> {
+  const t0 = performance.now();
+  const p = haproxyPaths(topo.stateDir);
+  if (text !== null) atomicWriteFile(p.conf, text, { mode: 0o600 });
+  for (const addr of Object.values(topo.haproxyFrontends)) {
+    const { host, port } = mustParseAddress(addr);
+    // The kernel may take a moment to free the address of a process just reaped.
+    const free = await waitFor(() => canBind(host, port), { timeoutMs: 300, intervalMs: 5, what: `${addr} to be free` }).catch(() => false);
+    if (!free) throw new EnvironmentError(`${addr} (haproxy frontend) is held by another process; stop it (ss -ltnp)`);
+  }
+  const check = await checkHaproxyConf(p.conf);
+  if (!check.ok) throw new EnvironmentError(`${p.conf}: haproxy rejects it: ${check.error}`);
+  const s = await spawnHaproxy(topo);
+  await waitHaproxyListening(topo, s, 5000);
+  return { pid: s.pid, startMs: Math.round(performance.now() - t0), servers: readHaproxyServers(readFileSync(p.conf, 'utf8')) };
+}
