@@ -62,6 +62,7 @@ export type ApplyInput = string | ((base: BaseConfig) => string | null | Promise
  */
 export class ConfigApplier {
   private readonly checks = new Map<string, { ok: true } | { ok: false; error: string }>();
+  private readonly ringChecks = new Map<string, string[]>();
   private readonly checking = new Map<string, Promise<{ ok: true } | { ok: false; error: string }>>();
   private checkSeq = 0;
   private readonly rejectedAt = new Map<string, number>();
@@ -162,8 +163,22 @@ export class ConfigApplier {
     const during = expectedRings(this.topo.stateDir);
     const ring = during
       ? during.some((r) => sameRingYml(text, r, this.topo.proxy.name)) ? [] : ['it is not the ring of the reshard in progress (redis-shard status)']
-      : ringDifferences(text, this.topo);
+      : this.ringDifferencesOf(text);
     return ring.length === 0 ? { ok: true } : { ok: false, error: `it changes which shard keys land on: ${ring.join('; ')}` };
+  }
+
+  /**
+   * ringDifferences parses the whole file; the description does not change under a running agent, so the answer
+   * for a given text is cached like nutcracker -t's (every apply asks it of the config it replaces).
+   */
+  private ringDifferencesOf(text: string): string[] {
+    const sha = sha256(text);
+    const cached = this.ringChecks.get(sha);
+    if (cached) return cached;
+    const r = ringDifferences(text, this.topo);
+    if (this.ringChecks.size > 64) this.ringChecks.clear();
+    this.ringChecks.set(sha, r);
+    return r;
   }
 
   /**
