@@ -7,6 +7,7 @@ import { ConfigApplier, sha256, type ApplyResult, type BaseConfig } from './appl
 import { fileEventSink, type EventSink } from './events.js';
 import { FastPath } from './fast-path.js';
 import { NutcrackerFileGuard } from './nutcracker-guard.js';
+import { decideFence, fenceProbes, type FenceSettings } from './fence.js';
 import { ProxySupervisor } from './proxy.js';
 import { APPLY_RETRY, SENTINEL_RECONNECT, type RetryPolicy } from './retry.js';
 import { probeRole } from './role-probe.js';
@@ -66,6 +67,16 @@ export class Agent {
   private applyFailures = 0;
   private applyNotBefore = 0;
   private passes = 0;
+  private readonly fenceSettings: FenceSettings;
+  /**
+   * Per shard, while passes see no majority of sentinels: when a majority was last seen (the start of the last
+   * pass that had one, or the agent's start). As Sentinel's down-after counts from the last valid reply.
+   */
+  private readonly noMajoritySince = new Map<string, number>();
+  private readonly majoritySeenAt = new Map<string, number>();
+  private startedAt = Date.now();
+  /** Per fenced shard: the address it was fenced from. */
+  private readonly fencedFrom = new Map<string, string>();
   private firstPass: { promise: Promise<void>; resolve: () => void };
 
   constructor(
@@ -78,6 +89,8 @@ export class Agent {
     this.applier = new ConfigApplier(topo, opts.password, this.proxy);
     this.nutGuard = new NutcrackerFileGuard(topo, opts.password);
     this.timelines = new FailoverTimelines(this.events);
+    const f = topo.agent.fence;
+    this.fenceSettings = { enabled: f.enabled, afterMs: f.afterMs || topo.sentinel.downAfterMilliseconds, address: f.address };
     const handlers = {
       onMessage: (s: string, ch: string, msg: string) => this.onSentinelMessage(s, ch, msg),
       onConnected: (s: string) => {
@@ -119,6 +132,7 @@ export class Agent {
   }
 
   start(): void {
+    this.startedAt = Date.now();
     this.events.emit('agent-started', { pid: process.pid, mode: this.topo.agent.apply, sentinels: this.topo.sentinel.instances, fastPath: this.fast !== null });
     this.events.human(`agent started (pid ${process.pid}, apply mode ${this.topo.agent.apply}, ${this.links.length} sentinels)`);
     for (const l of this.links) l.start();
@@ -243,6 +257,7 @@ export class Agent {
       }
       this.lastProblem = base.problem;
     }
+    const observedAt = Date.now();
     const input = await this.observe(base);
     const analysis = analyze(input);
     this.report(analysis);
@@ -252,6 +267,14 @@ export class Agent {
       const fs = this.fastSwitch.get(d.shard);
       if (fs && fs.seq <= seenSeq && (d.action !== 'hold' || base.servers[d.shard] !== fs.to)) this.fastSwitch.delete(d.shard);
     }
+    for (const d of analysis.decisions) {
+      if (d.action === 'hold' && d.reason === 'no-majority') {
+        if (!this.noMajoritySince.has(d.shard)) this.noMajoritySince.set(d.shard, this.majoritySeenAt.get(d.shard) ?? this.startedAt);
+      } else {
+        this.noMajoritySince.delete(d.shard);
+        this.majoritySeenAt.set(d.shard, observedAt);
+      }
+    }
     if (Date.now() < this.applyNotBefore) return true;
     if (Object.keys(analysis.switches).length > 0) {
       for (const [shard, to] of Object.entries(analysis.switches)) this.timelines.deciding(shard, base.servers[shard] ?? null, to, 'majority');
@@ -260,6 +283,8 @@ export class Agent {
       this.afterApply(r, analysis.switches, 'majority', base.servers);
       return analysis.rerunSoon || !r.ok;
     }
+    const fence = await this.fencePass(base);
+    if (fence !== null) return fence;
     if (this.proxy && !this.haproxyMode) await this.superviseProxy(base);
     if (this.applier.needsActivation(base)) {
       // exec mode: the file is right but its command has not succeeded on it yet (failed, or we died in between).
@@ -268,6 +293,63 @@ export class Agent {
       return !r.ok || analysis.rerunSoon;
     }
     return analysis.rerunSoon;
+  }
+
+  /**
+   * Fences (or unfences) shards while the sentinels' majority is missing (fence.ts). Returns null when it did
+   * nothing, else whether to pass again soon. While the majority is missing and a shard is not fenced yet,
+   * passes follow each other closely so the fence comes soon after afterMs, not up to an interval later.
+   */
+  private async fencePass(base: BaseConfig): Promise<boolean | null> {
+    const f = this.fenceSettings;
+    // haproxy mode fences through HAProxy's runtime API (i14's fenceShard); not wired here yet: no fencing there.
+    if (!f.enabled || this.noMajoritySince.size === 0 || this.haproxyMode) return null;
+    const shards = this.topo.shards.filter((s) => this.noMajoritySince.has(s.name));
+    const wanted = [...new Set(shards.flatMap((s) => fenceProbes(s)))];
+    const roles = new Map<string, RoleProbe>();
+    await Promise.all(wanted.map(async (a) => roles.set(a, await probeRole(a, this.opts.password, 300))));
+    const changes: Record<string, string> = {};
+    const why: Record<string, { event: 'fence' | 'unfence'; detail: Record<string, unknown> }> = {};
+    for (const s of shards) {
+      const d = decideFence(f, {
+        shard: s.name,
+        instances: s.instances,
+        current: base.servers[s.name] ?? null,
+        noMajoritySince: this.noMajoritySince.get(s.name) ?? null,
+        fencedFrom: this.fencedFrom.get(s.name) ?? null,
+        roles: Object.fromEntries(s.instances.map((i) => [i, roles.get(i)!])),
+        now: Date.now(),
+      });
+      if (d.action === 'fence') {
+        changes[s.name] = f.address;
+        why[s.name] = { event: 'fence', detail: { shard: s.name, from: d.from, to: f.address, noMajorityMs: d.noMajorityMs, why: d.why } };
+      } else if (d.action === 'unfence') {
+        changes[s.name] = d.to;
+        why[s.name] = { event: 'unfence', detail: { shard: s.name, to: d.to, why: d.why } };
+      }
+    }
+    const unfencedPending = shards.some((s) => base.servers[s.name] !== f.address);
+    if (Object.keys(changes).length === 0) return unfencedPending;
+    const r = await this.applier.apply((b) => {
+      // Under the lock: only shards still where this pass saw them.
+      const still = Object.fromEntries(Object.entries(changes).filter(([shard]) => b.servers[shard] === base.servers[shard]));
+      return Object.keys(still).length > 0 ? this.applier.edit(b, still) : null;
+    });
+    if (!r.ok) {
+      this.applyFailed(r.stage, r.error, changes);
+      return true;
+    }
+    for (const [shard, w] of Object.entries(why)) {
+      this.events.emit(w.event, w.detail);
+      if (w.event === 'fence') {
+        this.fencedFrom.set(shard, String(w.detail.from));
+        this.events.human(`shard ${shard}: fenced (proxy server line -> ${f.address}): no sentinel majority for ${String(w.detail.noMajorityMs)} ms and ${String(w.detail.why)}`);
+      } else {
+        this.fencedFrom.delete(shard);
+        this.events.human(`shard ${shard}: unfenced, proxy back on ${String(w.detail.to)}: ${String(w.detail.why)}`);
+      }
+    }
+    return true;
   }
 
   private async observe(base: BaseConfig): Promise<{ sentinelCount: number; shards: ShardInput[] }> {
@@ -392,6 +474,12 @@ export class Agent {
       steps: r.steps,
     });
     for (const c of changes) this.timelines.applied(c.shard, c.to, r.writtenAtMs, r.servingAtMs, path);
+    for (const c of changes) {
+      if (c.from !== this.fenceSettings.address) continue;
+      this.fencedFrom.delete(c.shard);
+      this.events.emit('unfence', { shard: c.shard, to: c.to, why: `the sentinels' majority names ${c.to}` });
+      this.events.human(`shard ${c.shard}: unfenced, proxy on ${c.to}, the sentinels' majority's master`);
+    }
     if (changes.length > 0) this.events.human(`proxy now sends ${changes.map((c) => `${c.shard} to ${c.to}`).join(', ')} (${path} path)`);
   }
 

@@ -101,6 +101,17 @@ export class SentinelLink {
           : { sentinel: this.addr, ok: false, error: describeFailure(a.failure) },
       );
     }
+    // A sentinel that stops answering on an open connection is behind a network cut (a dead one refuses or
+    // resets). Its TCP connections would resume only at the next retransmission, seconds after the network is
+    // back; fresh ones (reconnected with the usual backoff) answer as soon as it is.
+    const timedOut = shards.some((name) => {
+      const a = answers[name]!;
+      return !a.ok && a.failure.kind === 'timeout';
+    });
+    if (timedOut && !this.closed) {
+      this.cmd.disconnect(true);
+      this.sub.disconnect(true);
+    }
     return out;
   }
 

@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<{ register(program: Command): void 
   services: () => import('./commands/services.js'),
   proxy: () => import('./commands/proxy.js'),
   reshard: () => import('./commands/reshard.js'),
+  'partition-test': () => import('./commands/partition-test.js'),
 };
 
 /** The command word: the first argument that is neither a global option nor its value. */

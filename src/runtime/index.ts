@@ -19,3 +19,4 @@ export * from './shard-lifecycle.js';
 export * from './reshard-ring.js';
 export * from './haproxy.js';
 export * from './haproxy-admin.js';
+export * from './netns.js';

@@ -95,10 +95,11 @@ proxy:
     idleTimeoutMs: 86400000      # nutcracker's connections are persistent and may idle for hours
 
 redis:
-  # A master refuses writes unless 1 replica is connected and at most 10 s behind: an isolated master,
-  # or the last survivor of a shard, stops taking writes it would lose. Set 0 to favour availability.
+  # A master refuses writes unless 1 replica is connected and acknowledged within 2 s: an isolated master
+  # (cut off by a network split), or the last survivor of a shard, stops taking writes it would lose.
+  # minReplicasMaxLag bounds what a split can lose (docs/partitions.md). minReplicasToWrite 0 favours availability.
   minReplicasToWrite: 1
-  minReplicasMaxLag: 10
+  minReplicasMaxLag: 2
   appendonly: true
 
 agent:
@@ -116,6 +117,14 @@ agent:
   http:
     listen: 127.0.0.1:22180
     # tokenFile: /etc/redis-shard/http-token
+  # Fencing: when the agent has seen no majority of sentinels for longer than afterMs (0: down-after) and the
+  # master its proxy uses has no replica connected to it that this host can see (the agent and that master are
+  # on a minority side of a split), the shard's server line points at address (which must refuse) until the
+  # majority is back: clients get errors instead of writes the failover on the other side discards.
+  fence:
+    enabled: true
+    afterMs: 0
+    address: 127.0.0.1:1
 
 # auth:
 #   passwordFile: /etc/redis-shard/password   # or passwordEnv: REDIS_SHARD_PASSWORD

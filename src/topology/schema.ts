@@ -113,7 +113,7 @@ export const redisSchema = z.strictObject({
    * 0 keeps writes flowing at the risk of losing them.
    */
   minReplicasToWrite: engineInt(0).default(1),
-  minReplicasMaxLag: positiveInt.default(10),
+  minReplicasMaxLag: positiveInt.default(2),
   appendonly: z.boolean().default(true),
   /** Bytes; 0 means no limit. */
   maxmemory: z.number().int().min(0).default(0),
@@ -164,6 +164,22 @@ export const agentSchema = z.strictObject({
   reconcileIntervalMs: positiveInt.default(1000),
   /** Absent: no HTTP server (the default deployment sets one on 127.0.0.1:22180). */
   http: agentHttpSchema.optional(),
+  /**
+   * Fencing (agent/fence.ts): when the agent has seen no majority of sentinels for longer than afterMs while
+   * the master its proxy sends a shard to cannot be confirmed (no replica reachable from here is connected to
+   * it), that shard's server line is pointed at `address`, which refuses: clients on a minority side get
+   * errors instead of acknowledgements that the majority's failover will discard. Undone when the majority is
+   * back (or the master is confirmed again). docs/partitions.md has the figures behind the default.
+   */
+  fence: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Default: sentinel.downAfterMilliseconds (0 means that). */
+      afterMs: z.number().int().min(0).default(0),
+      /** Must refuse connections on the proxy's host; the name on the server line stays, so no key moves. */
+      address: address.default('127.0.0.1:1'),
+    })
+    .default(() => ({ enabled: true, afterMs: 0, address: '127.0.0.1:1' })),
 });
 
 export const authSchema = z

@@ -126,7 +126,7 @@ describe('status analysis', () => {
       "s1: 127.0.0.1:1001 reports role master, but the sentinels' master is 127.0.0.1:1000",
       "s1: 127.0.0.1:1002 replicates from 127.0.0.1:1001, not from the sentinels' master 127.0.0.1:1000",
       's1: 127.0.0.1:1002: replication link to 127.0.0.1:1001 is down',
-      's2: 127.0.0.1:2001 lags 30 s behind 127.0.0.1:2000 (more than redis.minReplicasMaxLag 10 s)',
+      's2: 127.0.0.1:2001 lags 30 s behind 127.0.0.1:2000 (more than redis.minReplicasMaxLag 2 s)',
     ]);
   });
 

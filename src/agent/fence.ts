@@ -1,0 +1,80 @@
+import type { RoleProbe } from './analyze.js';
+
+/**
+ * Fencing a shard the agent can no longer vouch for (agent.fence). The case it exists for is Jepsen's: the
+ * proxy, its agent and one shard's master end up on the minority side of a split with at most one sentinel.
+ * The majority elects a new master; the old one keeps acknowledging the proxy's writes until
+ * min-replicas-max-lag stops it, and every one of those writes is discarded when it is demoted after the heal.
+ * The agent cannot see the election, but it can see that it has lost the sentinels' majority and that the
+ * master it sends traffic to is cut off from its replicas. Then it points that shard's server line at an
+ * address that refuses: clients get errors, not acknowledgements that will be lost.
+ *
+ * Never in a normal failover, a sentinel host cut off, or the agent cut off from the sentinels only: all three
+ * keep the majority, or keep the master confirmable. "Confirmed" = the master answers ROLE master and at least
+ * one other instance of the shard, reachable from here, answers ROLE slave of that master with its link
+ * connected: the master is replicating, so what it acknowledges is not confined to one side. A master that does
+ * not answer at all is left alone: it acknowledges nothing, the proxy's requests to it fail already.
+ */
+
+export interface FenceSettings {
+  enabled: boolean;
+  /** How long the sentinels' majority must have been missing (observed) before fencing. */
+  afterMs: number;
+  /** Where a fenced shard's server line points: an address that refuses connections. */
+  address: string;
+}
+
+export interface FenceShardInput {
+  shard: string;
+  instances: string[];
+  /** The proxy's address for the shard now (the fence address when fenced). */
+  current: string | null;
+  /** Since when this shard's passes have seen no majority of sentinels; null when the last pass had one. */
+  noMajoritySince: number | null;
+  /** The address it was fenced from (known only to the agent that fenced it). */
+  fencedFrom: string | null;
+  roles: Record<string, RoleProbe>;
+  now: number;
+}
+
+export type FenceDecision =
+  | { action: 'none' }
+  | { action: 'fence'; from: string; noMajorityMs: number; why: string }
+  | { action: 'unfence'; to: string; why: string };
+
+/** Whether `master` is confirmed by what this side of the network shows (see above). */
+export function confirmedMaster(master: string, instances: string[], roles: Record<string, RoleProbe>): { ok: boolean; why: string } {
+  const r = roles[master];
+  if (r === undefined || 'error' in r) return { ok: false, why: `${master} does not answer (${r && 'error' in r ? r.error : 'not probed'})` };
+  if (r.role !== 'master') return { ok: false, why: `${master} says ROLE ${r.role}` };
+  const followers = instances.filter((i) => {
+    if (i === master) return false;
+    const x = roles[i];
+    return x !== undefined && !('error' in x) && x.role === 'slave' && x.master === master && x.linkState === 'connected';
+  });
+  if (followers.length === 0) return { ok: false, why: `no replica of ${master} that answers here is connected to it` };
+  return { ok: true, why: `${followers.join(', ')} replicate from it` };
+}
+
+/** Addresses whose ROLE the fence decision needs: every instance of the shard (only while the majority is missing). */
+export function fenceProbes(s: Pick<FenceShardInput, 'instances'>): string[] {
+  return s.instances;
+}
+
+export function decideFence(f: FenceSettings, s: FenceShardInput): FenceDecision {
+  if (!f.enabled || s.noMajoritySince === null) return { action: 'none' };
+  if (s.current === f.address) {
+    if (s.fencedFrom === null) return { action: 'none' };
+    const c = confirmedMaster(s.fencedFrom, s.instances, s.roles);
+    return c.ok ? { action: 'unfence', to: s.fencedFrom, why: `${s.fencedFrom} is confirmed again: ${c.why}` } : { action: 'none' };
+  }
+  if (s.current === null || !s.instances.includes(s.current)) return { action: 'none' };
+  const lostMs = s.now - s.noMajoritySince;
+  if (lostMs <= f.afterMs) return { action: 'none' };
+  // A master that does not answer acknowledges nothing: the proxy's requests fail already, fencing adds nothing.
+  const r = s.roles[s.current];
+  if (r === undefined || 'error' in r || r.role !== 'master') return { action: 'none' };
+  const c = confirmedMaster(s.current, s.instances, s.roles);
+  if (c.ok) return { action: 'none' };
+  return { action: 'fence', from: s.current, noMajorityMs: lostMs, why: c.why };
+}
