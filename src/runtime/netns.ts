@@ -2,7 +2,8 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
-import { delay, isAlive, ourPid, stopPid } from './process.js';
+import { delay, isAlive, ourPid } from './process.js';
+import { stopPid } from './stop.js';
 
 /**
  * Hosts on one machine: one network namespace per host, each with one veth into a "switch" namespace that holds

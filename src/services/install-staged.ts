@@ -123,7 +123,7 @@ function serversOf(topo: Topology, text: string): Record<string, string> {
 }
 
 /**
- * The agent may move a shard to another of its instances and nothing else: not the listen address, not the
+ * The agent may move a shard to another of its instances (or fence it: agent.fence.address) and nothing else: not the listen address, not the
  * password, not a server outside the description. Whatever else it stages is refused.
  */
 export function validateStaged(topo: Topology, staged: string, installed: string | null): Record<string, string> {
@@ -138,7 +138,9 @@ export function validateStaged(topo: Topology, staged: string, installed: string
   for (const s of servers) {
     const shard = topo.shards.find((sh) => sh.name === s.name);
     if (!shard || !s.named) throw refuse(`server "${s.name}" is not a shard of the description`);
-    if (!shard.instances.includes(s.addr)) throw refuse(`shard ${s.name} points at ${s.addr}, which is not one of its instances (${shard.instances.join(', ')})`);
+    // A fenced shard (agent.fence) points at the fence address, which refuses: that too is the agent's to stage.
+    const fenced = topo.agent.fence.enabled && s.addr === topo.agent.fence.address;
+    if (!shard.instances.includes(s.addr) && !fenced) throw refuse(`shard ${s.name} points at ${s.addr}, which is not one of its instances (${shard.instances.join(', ')})`);
     if (byName[s.name] !== undefined) throw refuse(`shard ${s.name} is listed twice`);
     byName[s.name] = s.addr;
   }

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
 import { renderTable } from '../../ops/table.js';
 import { SCENARIOS, type ScenarioName } from '../../ops/partition/scenarios.js';
@@ -18,9 +18,13 @@ export function register(program: Command): void {
   program
     .command('partition-test')
     .description('network splits on network-namespace hosts of this machine (root): acknowledged writes lost, indeterminate, unavailability per shard, with and without fencing')
-    .option('--layout <list>', 'separate (proxy, agent and clients on a host of their own), colocated (beside s1\'s master), or both', choice('--layout', ['separate', 'colocated', 'both'] as const), ['both'])
-    .option('--scenarios <list>', `comma-separated, of: ${SCENARIOS.join(', ')}`, choice('--scenarios', SCENARIOS), [...SCENARIOS])
-    .option('--fence <which>', 'on, off or both (agent.fence.enabled)', choice('--fence', ['on', 'off', 'both'] as const), ['both'])
+    .addOption(
+      new Option('--layout <list>', 'separate (proxy, agent and clients on a host of their own), colocated (beside s1\'s master), or both')
+        .argParser(choice('--layout', ['separate', 'colocated', 'both'] as const))
+        .default(['both'], 'both'),
+    )
+    .addOption(new Option('--scenarios <list>', `comma-separated, of: ${SCENARIOS.join(', ')}`).argParser(choice('--scenarios', SCENARIOS)).default([...SCENARIOS], 'all'))
+    .addOption(new Option('--fence <which>', 'on, off or both (agent.fence.enabled)').argParser(choice('--fence', ['on', 'off', 'both'] as const)).default(['both'], 'both'))
     .option('--lag <seconds>', 'redis.minReplicasMaxLag for the stacks (default: the description default)', intOption('--lag', 1, 3600))
     .option('--hold <seconds>', 'how long each split lasts', intOption('--hold', 1, 3600), 20)
     .option('--pre <seconds>', 'writes before the split', intOption('--pre', 0, 3600), 5)

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -38,8 +38,9 @@ export interface LabStackOptions {
 export class LabStack {
   readonly lab: NetnsLab;
   readonly dir: string;
-  readonly file: string;
+  /** The description as the proxy's host has it (each host has its own copy and its own state dir). */
   topo!: Topology;
+  private readonly topos: Record<string, Topology> = {};
   readonly proxyHost: string;
   readonly redisHosts = ['h1', 'h2', 'h3'];
   private description!: DescriptionInput;
@@ -49,7 +50,6 @@ export class LabStack {
     this.lab = new NetnsLab({ prefix: opts.net, hosts, suffix: opts.suffix });
     this.proxyHost = opts.layout === 'separate' ? 'c' : 'h1';
     this.dir = mkdtempSync(join(tmpdir(), `redis-shard-partitions-${opts.suffix}-`));
-    this.file = join(this.dir, 'redis-shard.yml');
   }
 
   /** Creates the hosts and brings the stack up on them; on any failure everything is removed again. */
@@ -96,14 +96,23 @@ export class LabStack {
     };
   }
 
+  /** Each host's own copy of the description, in its own folder: a state dir per host, as on separate machines. */
+  fileOf(host: string): string {
+    return join(this.dir, host, 'redis-shard.yml');
+  }
+
   private writeDescription(): void {
-    writeFileSync(this.file, stringify(this.description));
-    this.topo = loadTopology({ config: this.file });
+    for (const h of Object.keys(this.lab.addr)) {
+      mkdirSync(join(this.dir, h), { recursive: true });
+      writeFileSync(this.fileOf(h), stringify(this.description));
+      this.topos[h] = loadTopology({ config: this.fileOf(h) });
+    }
+    this.topo = this.topos[this.proxyHost]!;
   }
 
   /** Runs the built CLI on a host (inside its namespace) with this stack's description. */
   cli(host: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-    return this.lab.exec(host, [process.execPath, builtEntry('cli/main.js'), '-c', this.file, ...args], { timeoutMs });
+    return this.lab.exec(host, [process.execPath, builtEntry('cli/main.js'), '-c', this.fileOf(host), ...args], { timeoutMs });
   }
 
   /** The host label an address belongs to. */
@@ -146,9 +155,10 @@ export class LabStack {
 
   /** kill -9 of a Redis instance of the stack, by the PID in its pid file. */
   async kill(addr: string): Promise<void> {
-    const pid = ourPid(redisPaths(this.topo.stateDir, addr).pid, this.topo.stateDir);
+    const stateDir = this.topos[this.hostOf(addr)]!.stateDir;
+    const pid = ourPid(redisPaths(stateDir, addr).pid, stateDir);
     if (pid === null) throw new TransientError(`${addr} is not running`);
-    process.kill(pid, 'SIGKILL');
+    await stopPid(pid, { immediateKill: true });
   }
 
   /** `up --host` on one host again (starts what of it is not running). */
@@ -208,7 +218,7 @@ export class LabStack {
       }
     } finally {
       await this.lab.destroy();
-      if (this.topo) await stopLeftovers(this.topo.stateDir);
+      for (const t of Object.values(this.topos)) await stopLeftovers(t.stateDir);
       if (!this.opts.keepFiles) rmSync(this.dir, { recursive: true, force: true });
     }
   }

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { TransientError } from '../../errors.js';
 import { ringForTopology } from '../locate.js';
-import { parseReplicationInfo } from '../replication-info.js';
+import { parseReplicationInfo } from '../../engine/index.js';
 import { builtEntry, delay } from '../../runtime/index.js';
 import { mustParseAddress } from '../../topology/index.js';
 import { checkWrites, type Attempt, type CheckResult, type ShardWrites } from './checker.js';
