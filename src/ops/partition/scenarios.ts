@@ -55,6 +55,8 @@ export interface ScenarioResult {
   unfences: Array<{ shard: string; atMs: number }>;
   proxyBefore: Record<string, string>;
   proxyAfter: Record<string, string>;
+  /** Shards whose master was on the cut-off side (or killed) at the split. */
+  cutShards: string[];
   /** Shards whose master changed. */
   failedOver: string[];
   convergedMs: number;
@@ -272,6 +274,7 @@ export async function runScenario(stack: LabStack, scenario: ScenarioName, t: Sc
     unfences: events.filter((e) => e.event === 'unfence').map((e) => ({ shard: String(e.shard), atMs: rel(e) })),
     proxyBefore,
     proxyAfter,
+    cutShards: Object.keys(proxyBefore).filter((sh) => minority.includes(stack.hostOf(proxyBefore[sh]!)) || proxyBefore[sh] === killed),
     failedOver: Object.keys(proxyBefore).filter((s) => proxyBefore[s] !== proxyAfter[s]),
     convergedMs,
   };
