@@ -75,6 +75,7 @@ export class Agent {
   private readonly noMajoritySince = new Map<string, number>();
   private readonly majoritySeenAt = new Map<string, number>();
   private startedAt = Date.now();
+  private fenceRefused = false;
   /** Per fenced shard: the address it was fenced from. */
   private readonly fencedFrom = new Map<string, string>();
   private firstPass: { promise: Promise<void>; resolve: () => void };
@@ -304,6 +305,12 @@ export class Agent {
     const f = this.fenceSettings;
     // haproxy mode fences through HAProxy's runtime API (i14's fenceShard); not wired here yet: no fencing there.
     if (!f.enabled || this.noMajoritySince.size === 0 || this.haproxyMode) return null;
+    // A fence address that is an instance of the deployment would send a shard's keys to a live server.
+    if (this.topo.shards.some((s) => s.instances.includes(f.address)) || f.address === this.topo.proxy.listen) {
+      if (!this.fenceRefused) this.events.human(`agent.fence.address ${f.address} is an address of this deployment; not fencing (choose an address that refuses connections)`);
+      this.fenceRefused = true;
+      return null;
+    }
     const shards = this.topo.shards.filter((s) => this.noMajoritySince.has(s.name));
     const wanted = [...new Set(shards.flatMap((s) => fenceProbes(s)))];
     const roles = new Map<string, RoleProbe>();

@@ -232,9 +232,6 @@ function crossCheck(d: Description): string[] {
   if (d.sentinel.quorum > d.sentinel.instances.length) {
     out.push(`sentinel.quorum: ${d.sentinel.quorum} is more than the ${d.sentinel.instances.length} sentinels listed`);
   }
-  if (d.shards.some((x) => x.instances.includes(d.agent.fence.address)) || d.agent.fence.address === d.proxy.listen) {
-    out.push(`agent.fence.address: ${d.agent.fence.address} is an address of the deployment; it must be one that refuses connections`);
-  }
   if (d.agent.apply === 'exec' && !d.agent.exec) out.push('agent.exec: required when agent.apply is "exec"');
   if (d.agent.apply !== 'exec' && d.agent.exec) out.push(`agent.exec: only used when agent.apply is "exec" (it is "${d.agent.apply}")`);
   // Sentinel and Redis report addresses as they see them; mixing loopback with other addresses among the

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { InvalidInputError } from '../../errors.js';
-import { renderTable } from '../../ops/table.js';
+import { renderTable } from '../table.js';
 import { SCENARIOS, type ScenarioName } from '../../ops/partition/scenarios.js';
 import { resultRows, runPartitionSuite } from '../../ops/partition/suite.js';
 import type { Layout } from '../../ops/partition/lab-stack.js';
