@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { nutcrackerTargets, readPoolServers, renderNutcrackerYml, ringDifferences } from '../render/index.js';
-import { atomicWriteFile, checkNutcrackerConf } from '../runtime/index.js';
+import { nutcrackerTargets, readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml } from '../render/index.js';
+import { atomicWriteFile, checkNutcrackerConf, expectedRings } from '../runtime/index.js';
 import { proxyPaths, type Topology } from '../topology/index.js';
 
 /**
@@ -27,10 +27,17 @@ export class NutcrackerFileGuard {
   async problem(text: string): Promise<string | null> {
     const check = await checkNutcrackerConf(this.path);
     if (!check.ok) return `nutcracker rejects it: ${check.error}`;
-    const ring = ringDifferences(text, this.topo);
-    if (ring.length > 0) return `it changes which shard keys land on: ${ring.join('; ')}`;
+    // During a reshard the ring the reshard recorded is the judge (the old one until the cut, the new one from it),
+    // and the shards it adds or removes are not (or no longer) in the description this agent read.
+    const during = expectedRings(this.topo.stateDir);
+    if (during) {
+      if (!during.some((r) => sameRingYml(text, r, this.topo.proxy.name))) return 'it is not the ring of the reshard in progress (redis-shard status)';
+    } else {
+      const ring = ringDifferences(text, this.topo);
+      if (ring.length > 0) return `it changes which shard keys land on: ${ring.join('; ')}`;
+    }
     const servers = Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
-    const off = Object.entries(this.topo.haproxyFrontends).filter(([shard, fe]) => servers[shard] !== fe);
+    const off = Object.entries(this.topo.haproxyFrontends).filter(([shard, fe]) => servers[shard] !== fe && (during === null || servers[shard] !== undefined));
     if (off.length > 0) return `it sends ${off.map(([s]) => `${s} to ${servers[s] ?? 'nothing'}`).join(', ')} instead of HAProxy's frontends`;
     return null;
   }

@@ -1,14 +1,35 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigApplier, ProxySupervisor } from '../agent/index.js';
-import { EnvironmentError } from '../errors.js';
+import { EnvironmentError, InvalidInputError } from '../errors.js';
+import { readHaproxyServers, readPoolServers } from '../render/index.js';
 import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDeps, type ReshardEvent, type ReshardPlan } from '../reshard/index.js';
-import { acquireStackLock, restartAgentWorker } from '../runtime/index.js';
-import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import {
+  acquireStackLock, atomicWriteFile, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, restartHaproxy,
+} from '../runtime/index.js';
+import { agentPaths, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
+
+let checkSeq = 0;
+/** nutcracker -t on a text (a temp file beside the agent's, removed after). */
+async function checkNutcrackerText(topo: Topology, text: string): Promise<{ ok: true } | { ok: false; error: string }> {
+  const dir = agentPaths(topo.stateDir).dir;
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.reshard-check-${process.pid}-${++checkSeq}.yml`);
+  atomicWriteFile(tmp, text, { mode: 0o600 });
+  try {
+    return await checkNutcrackerConf(tmp);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
 
 /** Wires the reshard to the agent's config writer: the cut takes the same apply lock the agent takes. */
 export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): ReshardDeps {
   const password = readPassword(topo);
-  const proxy = topo.agent.apply === 'supervise' ? new ProxySupervisor(topo) : null;
+  const haproxyMode = topo.agent.apply === 'haproxy';
+  // Mode haproxy: nutcracker is supervised the same way (the agent only restarts it when it is gone).
+  const proxy = topo.agent.apply === 'supervise' || haproxyMode ? new ProxySupervisor(topo) : null;
   const applier = new ConfigApplier(topo, password, proxy);
   const liveYml = (): string => {
     // Staging mode: the staging file is what the installer applies next, so it is the live ring's source.
@@ -19,21 +40,55 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
       return readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
     }
   };
+  const servers = (text: string): Record<string, string> => Object.fromEntries(readPoolServers(text, topo.proxy.name).map((s) => [s.name, s.addr]));
+  // haproxy.cfg is written before each runtime switch, under the apply lock: read under it, it is where HAProxy sends.
+  const haproxyServers = (): Record<string, string> => readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+  const liveMasters = (text: string): Record<string, string> => {
+    const s = servers(text);
+    if (!haproxyMode) return s;
+    const h = haproxyServers();
+    return Object.fromEntries(Object.keys(s).map((name) => [name, h[name] ?? s[name]!]));
+  };
+  /**
+   * Mode haproxy's switch: nutcracker stopped first (nothing reaches the old ring), its file written with the new
+   * server list (HAProxy's frontends), HAProxy restarted on a config with a frontend per shard of the description
+   * (only when they differ from its running file), then nutcracker started. All under the agent's apply lock.
+   */
+  const switchHaproxyMode = async (fn: (liveText: string) => Promise<string | null>, added: Record<string, string>): Promise<void> => {
+    await applier.exclusive(async () => {
+      const text = await fn(liveYml());
+      const current = haproxyServers();
+      const masters: Record<string, string> = {};
+      for (const s of topo.shards) masters[s.name] = current[s.name] ?? added[s.name] ?? s.master;
+      const running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+      const frontendsDiffer =
+        Object.keys(running).length !== topo.shards.length || topo.shards.some((s) => running[s.name] !== topo.haproxyFrontends[s.name]);
+      if (text === null && !frontendsDiffer && proxy!.current() !== null) return;
+      await proxy!.stop();
+      const conf = proxyPaths(topo.stateDir).conf;
+      if (text !== null) atomicWriteFile(conf, text, { mode: password !== null ? 0o600 : 0o644 });
+      if (frontendsDiffer) await restartHaproxy(topo, haproxyConfig(topo, masters));
+      await proxy!.restart(createHash('sha256').update(readFileSync(conf)).digest('hex'));
+    }, 15_000);
+  };
   return {
     topo,
     password,
     liveYml,
+    liveMasters,
     check: async (text) => {
-      const r = await applier.check(text);
+      // Mode haproxy's applier checks haproxy.cfg; the reshard's text is nutcracker's.
+      const r = haproxyMode ? await checkNutcrackerText(topo, text) : await applier.check(text);
       return r.ok ? null : r.error;
     },
-    switchProxy: async (fn) => {
+    switchProxy: async (fn, added) => {
+      if (haproxyMode) return switchHaproxyMode(fn, added);
       // The file itself, read under the lock: the applier's base may be its last good config instead.
       const r = await applier.apply(() => fn(liveYml()), { lockTimeoutMs: 15_000 });
       if (!r.ok) throw Object.assign(r.error, { stage: r.stage });
     },
     stopProxy: async () => {
-      if (!proxy) throw new EnvironmentError('stopping the proxy needs agent.apply supervise');
+      if (!proxy) throw new EnvironmentError('stopping the proxy needs agent.apply supervise or haproxy');
       await proxy.stop();
     },
     restartAgent: async () => {
@@ -44,6 +99,8 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
 }
 
 export async function reshardPlan(topo: Topology, rate: number | null): Promise<ReshardPlan> {
+  const moved = movedFrontends(topo);
+  if (moved !== null) throw new InvalidInputError(moved);
   return planReshard(reshardDeps(topo, () => {}), { rate });
 }
 
@@ -57,10 +114,34 @@ async function locked<T>(topo: Topology, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Mode haproxy: a shard kept by the reshard must keep its HAProxy frontend (nutcracker's line for it points
+ * there). A derived frontend moves when an address added to the description takes its port, or one removed
+ * frees a lower one; refused, naming the field that pins it. Null when none moves.
+ */
+export function movedFrontends(topo: Topology): string | null {
+  if (topo.agent.apply !== 'haproxy') return null;
+  let running: Record<string, string>;
+  try {
+    running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+  } catch {
+    return null;
+  }
+  const moved = topo.shards.filter((s) => running[s.name] !== undefined && running[s.name] !== topo.haproxyFrontends[s.name]);
+  if (moved.length === 0) return null;
+  return (
+    `${topo.file ?? 'the description'}: ${moved.map((s) => `proxy.haproxy.frontends.${s.name} would move from ${running[s.name]} to ${topo.haproxyFrontends[s.name]}`).join(', ')} ` +
+    `(its frontend is derived from proxy.listen, and the shards added or removed change which ports are free); give ` +
+    `${moved.map((s) => `proxy.haproxy.frontends.${s.name}: ${running[s.name]}`).join(', ')} in the description (an added shard's instances must not use those ports); nothing was changed`
+  );
+}
+
 export async function reshardRun(
   topo: Topology,
   opts: { rate: number | null; emit: (e: ReshardEvent) => void; confirm?: (p: ReshardPlan) => Promise<boolean> },
 ) {
+  const moved = movedFrontends(topo);
+  if (moved !== null) throw new InvalidInputError(moved);
   return locked(topo, () => startReshard(reshardDeps(topo, opts.emit), { rate: opts.rate, ...(opts.confirm ? { confirm: opts.confirm } : {}) }));
 }
 

@@ -39,7 +39,13 @@ export interface RingChange {
  * renamed (its instances reappear under another name), a shard removed and added at once (a name kept with
  * all-new instances), or instances of a kept shard changed (not a key move: edit the shard separately).
  */
-export function describeChange(live: NutcrackerRing, liveShards: readonly ShardSpec[] | null, desc: Topology): RingChange {
+export function describeChange(
+  live: NutcrackerRing,
+  liveShards: readonly ShardSpec[] | null,
+  desc: Topology,
+  /** Where the proxy path sends each shard, when not the server lines' addresses (apply mode haproxy). */
+  liveMasters: Record<string, string> | null = null,
+): RingChange {
   const liveNames = live.servers.map((s) => s.name);
   if (liveNames.some((n) => n === undefined)) {
     throw new InvalidInputError('the live nutcracker.yml has unnamed servers: their ring names are addresses, so redis-shard cannot tell shards apart; name them first');
@@ -50,7 +56,7 @@ export function describeChange(live: NutcrackerRing, liveShards: readonly ShardS
   const removed = [...before].filter((n) => !after.has(n));
   const kept = [...after].filter((n) => before.has(n));
   const where = desc.file ?? 'the description';
-  const liveAddr = new Map(live.servers.map((s) => [s.name!, s.addr]));
+  const liveAddr = new Map(live.servers.map((s) => [s.name!, liveMasters?.[s.name!] ?? s.addr]));
   for (const a of added) {
     const spec = desc.shards.find((s) => s.name === a)!;
     for (const r of removed) {

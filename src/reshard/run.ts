@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CheckFailedError, InvalidInputError, TransientError } from '../errors.js';
 import { ringFromNutcrackerYml } from '../hashring/index.js';
-import { readPoolServers, renderNutcrackerYml } from '../render/index.js';
+import { nutcrackerTargets, readPoolServers, renderNutcrackerYml } from '../render/index.js';
 import {
   redisClient, sentinelMonitor, writeExpectedRings, sentinelRemove, startShardInstances, stopShardInstances, withClient,
 } from '../runtime/index.js';
@@ -20,13 +20,19 @@ export interface ReshardDeps {
   password: string | null;
   /** The live proxy config text. */
   liveYml(): string;
+  /**
+   * Where the proxy path sends each shard of this live proxy config now: its server addresses, or in apply mode
+   * "haproxy" (whose server lines name HAProxy's frontends) the backend servers of haproxy.cfg.
+   */
+  liveMasters(liveText: string): Record<string, string>;
   /** nutcracker -t on a text: null when good, else the reason. */
   check(text: string): Promise<string | null>;
   /**
    * Under the one config-writer lock (the agent's apply lock): `fn` gets the live config, returns the new text (or
    * null: no change), which is then written and made to take effect (proxy restarted). Throws if it did not.
+   * `addedMasters`: the masters of shards the live config does not have (mode haproxy gives them a frontend).
    */
-  switchProxy(fn: (liveText: string) => Promise<string | null>): Promise<void>;
+  switchProxy(fn: (liveText: string) => Promise<string | null>, addedMasters: Record<string, string>): Promise<void>;
   /** Stops the supervised proxy; only called inside `switchProxy`'s fn (the lock keeps the agent from restarting it). */
   stopProxy(): Promise<void>;
   /** Makes the agent read the description again (it follows failovers only of the shards it read). */
@@ -80,12 +86,11 @@ function addrOf(yml: string, pool: string): Record<string, string> {
   return Object.fromEntries(readPoolServers(yml, pool).map((s) => [s.name, s.addr]));
 }
 
-/** The new proxy config, with the addresses the live one has for shards it already has. */
-function renderNew(topo: Topology, liveYml: string, password: string | null, extraMasters: Record<string, string>): string {
-  const live = addrOf(liveYml, topo.proxy.name);
+/** The new proxy config, with the masters the live one sends to for shards it already has (server lines per apply mode). */
+function renderNew(topo: Topology, live: Record<string, string>, password: string | null, extraMasters: Record<string, string>): string {
   const masters: Record<string, string> = {};
   for (const s of topo.shards) masters[s.name] = live[s.name] ?? extraMasters[s.name] ?? s.master;
-  return renderNutcrackerYml(topo, masters, password);
+  return renderNutcrackerYml(topo, nutcrackerTargets(topo, masters), password);
 }
 
 /** `reshard --plan`: what would move, counted on the live data. Changes nothing. */
@@ -97,10 +102,10 @@ export async function planReshard(deps: ReshardDeps, opts: { rate?: number | nul
   }
   const oldYml = deps.liveYml();
   const live = ringFromNutcrackerYml(oldYml, topo.proxy.name);
-  const change = describeChange(live, null, topo);
-  const newYml = renderNew(topo, oldYml, password, {});
+  const masters = deps.liveMasters(oldYml);
+  const change = describeChange(live, null, topo, masters);
+  const newYml = renderNew(topo, masters, password, {});
   const place = placement(oldYml, newYml, topo.proxy.name);
-  const masters = addrOf(oldYml, topo.proxy.name);
   const flows = new Map<string, PlanFlow>();
   const bigKeys: ReshardPlan['bigKeys'] = [];
   let scanned = 0;
@@ -170,15 +175,14 @@ export async function startReshard(deps: ReshardDeps, opts: { rate: number | nul
       throw new InvalidInputError(`${topo.file ?? 'the description'}: the ring is the one the proxy serves already; nothing to reshard`);
     }
     const mode = topo.agent.apply as string;
-    if (mode !== 'supervise' && mode !== 'exec') {
-      // staging: the new config takes effect whenever the installer gets to it, after the sources are unpaused,
-      // so writes would reach old owners meanwhile. haproxy: the cut would also have to add or remove the
-      // shard's HAProxy frontend; not built yet.
-      throw new InvalidInputError(`agent.apply ${mode}: reshard needs apply mode supervise (or exec, whose command restarts the proxy before it returns); nothing was changed`);
+    if (mode === 'staging') {
+      // The new config takes effect whenever the installer gets to it, after the sources are unpaused, so
+      // writes would reach old owners meanwhile.
+      throw new InvalidInputError(`agent.apply ${mode}: reshard needs apply mode haproxy, supervise (or exec, whose command restarts the proxy before it returns); nothing was changed`);
     }
-    if (plan.cutMode === 'proxy-stop' && topo.agent.apply !== 'supervise') {
+    if (plan.cutMode === 'proxy-stop' && mode === 'exec') {
       throw new InvalidInputError(
-        `${plan.change.settings.join(', ')} moves keys in every direction, so the cut stops the proxy for a moment; that needs agent.apply supervise (it is ${topo.agent.apply})`,
+        `${plan.change.settings.join(', ')} moves keys in every direction, so the cut stops the proxy for a moment; that needs agent.apply haproxy or supervise (it is ${mode})`,
       );
     }
     const busy = await waitNoFailover(topo, Object.keys(plan.masters), password);
@@ -274,7 +278,7 @@ export function sameRing(aYml: string, bYml: string, pool: string): boolean {
 }
 
 function checkSameDescription(topo: Topology, state: ReshardState): void {
-  if (!sameRing(renderNew(topo, state.oldYml, null, {}), state.newYml, state.pool)) {
+  if (!sameRing(renderNew(topo, addrOf(state.oldYml, state.pool), null, {}), state.newYml, state.pool)) {
     throw new InvalidInputError(`${topo.file ?? 'the description'} no longer describes the ring of reshard epoch ${state.epoch}; put it back as it was, then --resume (or --abort before the commit)`);
   }
 }
@@ -692,7 +696,8 @@ class Runner {
     const extra: Record<string, string> = {};
     for (const a of this.state.addedShards) extra[a] = await this.master(a);
     // The config is checked before anything pauses (the check is cached by content).
-    const precheck = renderNew(this.topo, this.deps.liveYml(), this.deps.password, extra);
+    const precheckLive = this.deps.liveYml();
+    const precheck = renderNew(this.topo, this.deps.liveMasters(precheckLive), this.deps.password, extra);
     const bad = await this.deps.check(precheck);
     if (bad) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${bad}`);
     const sources = await Promise.all(this.state.sources.map(async (s) => ({ s, c: await this.client(s) })));
@@ -706,13 +711,13 @@ class Runner {
     };
     try {
       await this.deps.switchProxy(async (liveText) => {
-        const live = addrOf(liveText, this.state.pool);
+        const live = this.deps.liveMasters(liveText);
         for (const s of this.state.sources) {
           if (live[s] !== undefined && live[s] !== this.masters.get(s)) {
             throw new TransientError(`shard ${s}: the proxy now sends to ${live[s]}, not ${this.masters.get(s)} (a failover); the cut starts over`);
           }
         }
-        const text = renderNew(this.topo, liveText, this.deps.password, extra);
+        const text = renderNew(this.topo, live, this.deps.password, extra);
         if (text !== precheck) {
           const why = await this.deps.check(text);
           if (why) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${why}`);
@@ -750,7 +755,7 @@ class Runner {
           await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
           // The old proxy goes before the write, not after it: an fsync slower than the pause must not let a
           // write through the old ring reach a source. The applier starts the new one after the write.
-          if (this.topo.agent.apply === 'supervise') await this.deps.stopProxy();
+          if (this.topo.agent.apply === 'supervise' || this.topo.agent.apply === 'haproxy') await this.deps.stopProxy();
         }
         // The point of no return is the atomic write of this text as the proxy config, right after we return:
         // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
@@ -758,7 +763,7 @@ class Runner {
         writeExpectedRings(this.topo.stateDir, [liveText, text]);
         exitHook('switching');
         return text;
-      });
+      }, extra);
     } catch (e) {
       if (!this.liveIsNewRing()) {
         writeExpectedRings(this.topo.stateDir, [this.state.oldYml]);
@@ -809,9 +814,9 @@ class Runner {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.deps.switchProxy(async (liveText) => {
-          const text = renderNew(this.topo, liveText, this.deps.password, extra);
+          const text = renderNew(this.topo, this.deps.liveMasters(liveText), this.deps.password, extra);
           return text === liveText ? null : text;
-        });
+        }, extra);
         break;
       } catch (e) {
         if (attempt >= 10) throw e;

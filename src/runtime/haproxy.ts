@@ -7,7 +7,8 @@ import { haproxyPaths, mustParseAddress, type Topology } from '../topology/index
 import { atomicWriteFile } from './atomic-write.js';
 import { requireBinary } from './binaries.js';
 import { tail } from './nutcracker.js';
-import { spawnDetached, type Spawned } from './process.js';
+import { ourPid, spawnDetached, type Spawned } from './process.js';
+import { stopPid } from './stop.js';
 import { canBind, portAccepts, waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -108,4 +109,14 @@ export async function startHaproxy(topo: Topology, text: string | null): Promise
   const s = await spawnHaproxy(topo);
   await waitHaproxyListening(topo, s, 5000);
   return { pid: s.pid, startMs: Math.round(performance.now() - t0), servers: readHaproxyServers(readFileSync(p.conf, 'utf8')) };
+}
+
+/**
+ * Replaces the running HAProxy by one on `text` (a reshard's cut: HAProxy 2.6 cannot add or drop a frontend at
+ * runtime). The caller holds the apply lock and has stopped nutcracker, so no client is cut mid-request.
+ */
+export async function restartHaproxy(topo: Topology, text: string): Promise<{ pid: number; startMs: number; servers: Record<string, string> }> {
+  const pid = ourPid(haproxyPaths(topo.stateDir).pid, topo.stateDir);
+  if (pid !== null) await stopPid(pid, { graceMs: 2000 });
+  return startHaproxy(topo, text);
 }

@@ -20,3 +20,4 @@ export * from './reshard-ring.js';
 export * from './haproxy.js';
 export * from './haproxy-admin.js';
 export * from './netns.js';
+export { readHaproxyFrontends } from './haproxy-part.js';

@@ -1,18 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/reshard/index.js';
-import { agentPaths } from '../../src/topology/index.js';
+import { agentPaths, proxyPaths } from '../../src/topology/index.js';
 import { startStack, type TestStack } from '../support/stack.js';
 import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
 
-// Ports 25000-25049: s1 25000-2, s2 25010-2, sentinels 25020-2, proxy 25030/31, added s3 25040-2.
+// Ports 25000-25049: s1 25000-2, s2 25010-2, sentinels 25020-2, proxy 25030/31, HAProxy frontends 25040-2
+// (derived), added s3 25045-7.
 const BASE = 25000;
 const a = (p: number) => `127.0.0.1:${BASE + p}`;
 
-describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
+describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a phase, resume', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = await startStack(BASE, { agent: { apply: 'supervise' } });
+    s = await startStack(BASE);
   }, 120_000);
   afterAll(async () => {
     await s?.stop();
@@ -23,8 +24,16 @@ describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
     await loadMixed(proxy, 3000, s.topo);
     proxy.disconnect();
     const before = await snapshot(proxyMasters(s.topo));
+    // s3 on the ports s1's and s2's derived frontends hold: refused, naming the field that pins them.
     editDescription(s, (d) => {
       (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
+    });
+    const clash = await s.cli(['reshard', '--plan']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/proxy\.haproxy\.frontends\.s1 would move from 127\.0\.0\.1:25040/);
+    editDescription(s, (d) => {
+      (d.shards as Array<{ name: string }>).pop();
+      (d.shards as unknown[]).push({ name: 's3', master: a(45), instances: [a(45), a(46), a(47)] });
     });
 
     const plan = await s.cli(['reshard', '--plan', '--json']);
@@ -56,6 +65,11 @@ describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
     expect(events.some((e) => e.type === 'phase' && e.phase === 'done')).toBe(true);
     expect(readState(s.topo.stateDir)).toBeNull();
     expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2', 's3']);
+    // nutcracker's new line for s3 points at s3's new HAProxy frontend, which sends to s3's master.
+    const nut = readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8');
+    expect(nut).toMatch(/127\.0\.0\.1:25042:1 s3/);
+    expect(proxyMasters(s.topo).s3).toBe(a(45));
+    console.log(`reshard add (haproxy mode): cut pause ${cut.pauseMs} ms, ${w.ops} ops by the workload`);
 
     expect(w.wrongReads).toEqual([]);
     expect(await w.finalCheck()).toEqual([]);
@@ -68,7 +82,7 @@ describe('reshard: add a shard under load, kill -9 at a phase, resume', () => {
     expect(agentEvents.filter((e) => (e.type ?? e.event) === 'config-invalid')).toEqual([]);
     // The sentinels monitor s3 now.
     const sent = client(a(20));
-    expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toEqual(['127.0.0.1', String(BASE + 40)]);
+    expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toEqual(['127.0.0.1', String(BASE + 45)]);
     sent.disconnect();
   }, 240_000);
 });

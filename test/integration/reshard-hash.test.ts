@@ -6,10 +6,10 @@ import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlace
 // Ports 25200-25249: s1 25200-2, s2 25210-2, sentinels 25220-2, proxy 25230/31.
 const BASE = 25200;
 
-describe('reshard: change the hash (keys move both ways) under load, kill -9 just before the switch, resume', () => {
+describe('reshard (apply mode haproxy): change the hash (keys move both ways) under load, kill -9 just before the switch, resume', () => {
   let s: TestStack;
   beforeAll(async () => {
-    s = await startStack(BASE, { agent: { apply: 'supervise' } });
+    s = await startStack(BASE);
   }, 120_000);
   afterAll(async () => {
     await s?.stop();
@@ -42,7 +42,9 @@ describe('reshard: change the hash (keys move both ways) under load, kill -9 jus
     await w.stop();
 
     const events = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(events.find((e) => e.type === 'cut')?.mode).toBe('proxy-stop');
+    const cut = events.find((e) => e.type === 'cut');
+    expect(cut?.mode).toBe('proxy-stop');
+    console.log(`reshard hash (haproxy mode): cut pause ${cut?.pauseMs} ms, ${w.ops} ops by the workload`);
     expect(events.some((e) => e.type === 'phase' && e.phase === 'done')).toBe(true);
     expect(w.wrongReads).toEqual([]);
     expect(await w.finalCheck()).toEqual([]);

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { placement } from '../../src/reshard/index.js';
-import { proxyPaths, readPassword, type Topology } from '../../src/topology/index.js';
+import { readHaproxyServers } from '../../src/render/index.js';
+import { haproxyPaths, proxyPaths, readPassword, type Topology } from '../../src/topology/index.js';
 import type { TestStack } from '../support/stack.js';
 
 export function client(addr: string, password: string | null = null): Redis {
@@ -95,6 +96,8 @@ export async function snapshot(masters: Record<string, string>, password: string
 }
 
 export function proxyMasters(topo: Topology): Record<string, string> {
+  // Mode haproxy: nutcracker's lines name HAProxy's frontends; the masters are its backend servers.
+  if (topo.agent.apply === 'haproxy') return readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
   const text = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
   const doc = parse(text) as Record<string, { servers: string[] }>;
   const pool = doc[topo.proxy.name]!;

@@ -1,15 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ourPid } from '../../src/runtime/index.js';
 import { readState } from '../../src/reshard/index.js';
-import { redisPaths } from '../../src/topology/index.js';
+import { haproxyPaths, proxyPaths, redisPaths } from '../../src/topology/index.js';
 import { startStack, type TestStack } from '../support/stack.js';
 import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
 
-// Ports 25100-25149: s1 25100-2, s2 25110-2, sentinels 25120-2, proxy 25130/31, s3 25140-2.
+// Ports 25100-25149: s1 25100-2, s2 25110-2, sentinels 25120-2, proxy 25130/31, HAProxy frontends 25133-5, s3 25140-2.
 const BASE = 25100;
 const a = (p: number) => `127.0.0.1:${BASE + p}`;
 
-describe('reshard: remove a shard under load, kill -9 at the cut, resume', () => {
+describe('reshard (apply mode haproxy): remove a shard under load, kill -9 at the cut, resume', () => {
   let s: TestStack;
   beforeAll(async () => {
     const shards = [
@@ -17,7 +18,8 @@ describe('reshard: remove a shard under load, kill -9 at the cut, resume', () =>
       { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] },
       { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] },
     ];
-    s = await startStack(BASE, { shards, agent: { apply: 'supervise' } });
+    // Frontends given: derived ones would move when s3's ports are freed (reshard refuses that).
+    s = await startStack(BASE, { shards, proxy: { listen: a(30), stats: a(31), haproxy: { frontends: { s1: a(33), s2: a(34), s3: a(35) } } } });
   }, 120_000);
   afterAll(async () => {
     await s?.stop();
@@ -30,6 +32,7 @@ describe('reshard: remove a shard under load, kill -9 at the cut, resume', () =>
     const before = await snapshot(proxyMasters(s.topo));
     editDescription(s, (d) => {
       d.shards = (d.shards as Array<{ name: string }>).filter((x) => x.name !== 's3');
+      delete (d.proxy as { haproxy: { frontends: Record<string, string> } }).haproxy.frontends.s3;
     });
     const plan = await s.cli(['reshard', '--plan', '--json']);
     expect(plan.code, plan.stderr).toBe(0);
@@ -48,12 +51,17 @@ describe('reshard: remove a shard under load, kill -9 at the cut, resume', () =>
     await w.stop();
 
     const events = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(events.find((e) => e.type === 'cut')?.mode).toBe('pause');
+    const cut = events.find((e) => e.type === 'cut');
+    expect(cut?.mode).toBe('pause');
+    console.log(`reshard remove (haproxy mode): cut pause ${cut?.pauseMs} ms, ${w.ops} ops by the workload`);
     expect(events.some((e) => e.type === 'shard-removed' && e.shard === 's3')).toBe(true);
     expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
     expect(w.wrongReads).toEqual([]);
     expect(await w.finalCheck()).toEqual([]);
     expect(await verifyPlacement(s.topo, before, (k) => k.startsWith('w:')).then((x) => x.slice(0, 10))).toEqual([]);
+    // HAProxy dropped s3's frontend and backend; nutcracker's lines still point at the kept frontends.
+    expect(readFileSync(haproxyPaths(s.topo.stateDir).conf, 'utf8')).not.toMatch(/fe_s3|be_s3|:25135/);
+    expect(readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8')).toMatch(/127\.0\.0\.1:25133:1 s1[\s\S]*127\.0\.0\.1:25134:1 s2/);
     for (const i of [40, 41, 42]) expect(ourPid(redisPaths(s.topo.stateDir, a(i)).pid, s.topo.stateDir)).toBeNull();
     for (const i of [20, 21, 22]) {
       const sent = client(a(i));
