@@ -137,21 +137,15 @@ export const SERVICES_STATE_DIR = '/var/lib/redis-shard';
 
 /**
  * What `redis-shard init --services` writes: the default deployment made ready for `services install` as it is:
- * an absolute state dir outside temporary folders, and the agent in staging mode (under systemd it runs
- * unprivileged and cannot restart nutcracker itself; a root path unit installs what it stages).
+ * an absolute state dir outside temporary folders. The default apply mode (haproxy) already suits systemd: the
+ * unprivileged agent switches HAProxy's backends through its admin socket and never restarts a process itself.
  */
 export function commentedServicesDescription(stateDir = SERVICES_STATE_DIR, hash: string = NEW_DEPLOYMENT_HASH): string {
   const base = commentedDefault(hash);
   const replaced = base.replace(
     '# pid, log, data and rendered config files. Relative paths are relative to this file\'s folder.\nstateDir: .redis-shard',
     `# pid, log, data and rendered config files. Absolute and outside /tmp: the services' PrivateTmp hides /tmp.\nstateDir: ${stateDir}`,
-  ).replace(
-    '  apply: supervise              # supervise | staging | exec\n  # stagingFile: /var/lib/redis-shard/nutcracker.staged.yml   # staging mode\n',
-    `  # Under systemd the agent runs unprivileged: it stages the proxy config (by default in
-  # ${stateDir}/proxy/nutcracker.staged.yml), and the path unit \`services install\` writes checks it and
-  # installs it as root.
-  apply: staging                # supervise | staging | exec\n`,
   );
-  if (replaced === base || !replaced.includes('apply: staging')) throw new Error('internal: the services description template no longer matches the default one');
+  if (replaced === base || !/^ {2}apply: haproxy/m.test(replaced)) throw new Error('internal: the services description template no longer matches the default one');
   return replaced;
 }
