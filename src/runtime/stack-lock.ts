@@ -1,4 +1,4 @@
-import { closeSync, existsSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcStat } from '../engine/index.js';
 import { TransientError } from '../errors.js';
@@ -11,6 +11,11 @@ import { delay, isAlive } from './process.js';
  * The lock is a file created with O_EXCL holding its owner (PID, start time in clock ticks, command, since).
  * A lock whose owner is dead, or whose PID now belongs to another process, is taken over. Another command
  * (only `down`, today) may ask the owner to stop: it writes the stop file, and the owner's `signal` aborts.
+ *
+ * `up --host H` and `down --host H` lock only host H's part (`.lock.host-H`): two hosts simulated on one machine
+ * may share a state dir, and each host's `up` waits for replicas that the other host's `up` starts, so one lock
+ * for both would hold each up until the other gave up. A whole-dir lock and a host lock exclude each other:
+ * each side creates its own file first and then looks for the other kind, backing off when it finds one alive.
  */
 export const STACK_LOCK_FILE = '.lock';
 const STOP_FILE = '.lock.stop';
@@ -43,13 +48,30 @@ export interface AcquireOptions {
    */
   askToStop?: { commands: string[]; stopWaitMs: number; onAsk?: (holder: StackLockHolder) => void };
   signal?: AbortSignal;
+  /** Lock only this host's part of the state dir (up/down --host); absent: the whole state dir. */
+  host?: string;
 }
 
 /** Locks taken by this process, so a lock file naming our own PID that none of them holds is known stale. */
 const heldHere = new Set<string>();
 
-export function stackLockPath(stateDir: string): string {
-  return join(stateDir, STACK_LOCK_FILE);
+export function stackLockPath(stateDir: string, host?: string): string {
+  return join(stateDir, host === undefined ? STACK_LOCK_FILE : `${STACK_LOCK_FILE}${HOST_LOCK_INFIX}${host}`);
+}
+
+const HOST_LOCK_INFIX = '.host-';
+
+/** A live holder of the other kind of lock (host locks for the whole-dir lock, and the reverse), if any. */
+function otherKindHolder(stateDir: string, host: string | undefined): StackLockHolder | null {
+  const paths =
+    host !== undefined
+      ? [stackLockPath(stateDir)]
+      : readdirSync(stateDir).filter((n) => n.startsWith(`${STACK_LOCK_FILE}${HOST_LOCK_INFIX}`)).map((n) => join(stateDir, n));
+  for (const p of paths) {
+    const h = parseHolder(readText(p));
+    if (h && !isStale(h, p)) return h;
+  }
+  return null;
 }
 
 /**
@@ -57,12 +79,13 @@ export function stackLockPath(stateDir: string): string {
  * finish; then fails with a TransientError that names the holder (PID, command, since when).
  */
 export async function acquireStackLock(stateDir: string, command: string, opts: AcquireOptions = {}): Promise<StackLock> {
-  const path = stackLockPath(stateDir);
+  const path = stackLockPath(stateDir, opts.host);
   let deadline = Date.now() + (opts.waitMs ?? 5000);
   let waited = false;
   let asked = false;
   const me: StackLockHolder = { pid: process.pid, ticks: startTicks(process.pid) ?? 0, command, since: new Date().toISOString() };
   for (;;) {
+    let created = false;
     if (!heldHere.has(path)) {
       try {
         const fd = openSync(path, 'wx', 0o600);
@@ -72,16 +95,25 @@ export async function acquireStackLock(stateDir: string, command: string, opts: 
           closeSync(fd);
         }
         heldHere.add(path);
-        return makeLock(stateDir, path, me);
+        created = true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
     }
-    const text = readText(path);
-    const holder = parseHolder(text);
-    if (text !== null && isStale(holder, path)) {
-      takeOver(path, text);
-      continue;
+    let holder: StackLockHolder | null;
+    if (created) {
+      holder = otherKindHolder(stateDir, opts.host);
+      if (holder === null) return makeLock(stateDir, path, me);
+      // The other kind is held: give ours back and wait like for any holder.
+      heldHere.delete(path);
+      rmSync(path, { force: true });
+    } else {
+      const text = readText(path);
+      holder = parseHolder(text);
+      if (text !== null && isStale(holder, path)) {
+        takeOver(path, text);
+        continue;
+      }
     }
     if (holder && opts.askToStop && !asked && opts.askToStop.commands.includes(holder.command)) {
       asked = true;
@@ -100,7 +132,8 @@ export async function acquireStackLock(stateDir: string, command: string, opts: 
           : `the lock on ${stateDir} (${path}) is held; run ${command} again; nothing was changed`,
       );
     }
-    await delay(50);
+    // Jitter: a whole-dir lock and a host lock that keep meeting back off at different moments.
+    await delay(40 + Math.floor(Math.random() * 30));
   }
 }
 

@@ -89,6 +89,7 @@ export async function up(topo: Topology, opts: UpOptions = {}): Promise<UpResult
   };
   prepareStateDir(topo.stateDir);
   const lock = await acquireStackLock(topo.stateDir, 'up', {
+    host: opts.host,
     waitMs: opts.lockWaitMs ?? 10_000,
     onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`),
     signal: opts.signal,
@@ -338,6 +339,7 @@ export async function down(topo: Topology, opts: DownOptions = {}): Promise<Down
   // No state dir: nothing was ever started from it, and nothing is made just to lock it.
   if (!existsSync(topo.stateDir)) return { stopped: [], purged: false };
   const lock = await acquireStackLock(topo.stateDir, 'down', {
+    host: opts.host,
     waitMs: opts.lockWaitMs ?? 10_000,
     onWait: (h) => log(`waiting: ${describeHolder(h)} holds the lock on ${topo.stateDir}`),
     // An up that is still starting is told to stop what it started; then down stops the rest.

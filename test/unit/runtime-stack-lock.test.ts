@@ -23,6 +23,21 @@ describe('the state dir lock', () => {
     b.release();
   });
 
+  it('up --host locks only that host: two hosts at once; the whole-dir lock waits for both, and they for it', async () => {
+    const a = await acquireStackLock(dir, 'up', { host: '127.0.0.1', waitMs: 0 });
+    const b = await acquireStackLock(dir, 'up', { host: '127.0.0.2', waitMs: 0 });
+    await expect(acquireStackLock(dir, 'up', { host: '127.0.0.1', waitMs: 200 })).rejects.toThrow(/up \(pid \d+/);
+    await expect(acquireStackLock(dir, 'reshard', { waitMs: 200 })).rejects.toThrow(/up \(pid \d+, since .*\) holds the lock/);
+    a.release();
+    await expect(acquireStackLock(dir, 'reshard', { waitMs: 200 })).rejects.toThrow(/holds the lock/);
+    b.release();
+    const whole = await acquireStackLock(dir, 'reshard', { waitMs: 0 });
+    await expect(acquireStackLock(dir, 'up', { host: '127.0.0.2', waitMs: 200 })).rejects.toThrow(/reshard \(pid \d+/);
+    whole.release();
+    const again = await acquireStackLock(dir, 'up', { host: '127.0.0.2', waitMs: 0 });
+    again.release();
+  });
+
   it('a lock left by a process that died is taken over', async () => {
     const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
     const pid = await new Promise<number>((r) => child.once('exit', () => r(child.pid!)));
