@@ -291,8 +291,17 @@ describe('agent http', () => {
     expect(result).toHaveLength(1);
     expect(result[0]!.metric.shard).toBe('s1');
     expect(Number(result[0]!.value[1])).toBe(1);
-    const elected = await promQuery('redis_shard_elected_master_info{shard="s1"}');
-    expect(elected.map((e) => e.metric.addr)).toEqual([f.next]);
+    // The counter moves when the proxy switches, which on the fast path is ~1 s before the sentinels' majority names
+    // the new master: a scrape in between has the failover and the old elected master. Wait for a later scrape.
+    let seen: string[] = [];
+    await waitFor(
+      async () => {
+        seen = (await promQuery('redis_shard_elected_master_info{shard="s1"}')).map((e) => e.metric.addr ?? '');
+        return seen.length === 1 && seen[0] === f.next ? true : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, what: `Prometheus to have ${f.next} as s1's elected master` },
+    ).catch(() => undefined);
+    expect(seen).toEqual([f.next]);
   });
 
   it('server-sent events replay what a client missed (Last-Event-ID)', async () => {
