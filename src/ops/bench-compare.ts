@@ -10,17 +10,12 @@ import { parse, stringify } from 'yaml';
 import { EnvironmentError, InvalidInputError } from '../errors.js';
 import { canBind, down, localParts, upOutOfProcess } from '../runtime/index.js';
 import { DEFAULT_DESCRIPTION, loadTopology, mustParseAddress, readPassword, type ApplyMode, type Topology } from '../topology/index.js';
-import { machine, median, waitHealthy } from './bench-failover.js';
+import { machine, waitHealthy } from './bench-failover.js';
 import { runThroughputBench } from './bench-throughput.js';
 import { sentinelView } from './failover-observe.js';
 import { keyForShard, killRound, probeKeys } from './failover-round.js';
 import { RawWriter, type RawClientReport } from './raw-client.js';
 
-
-/** "1.62 s" / "85 ms" (progress lines). */
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
-}
 
 export const COMPARED_MODES: readonly ApplyMode[] = ['supervise', 'haproxy'];
 
@@ -44,9 +39,16 @@ export interface CompareResult {
   modes: CompareMode[];
 }
 
+/** What happens, as it happens; cli/ turns each into a progress line. */
+export type CompareEvent =
+  | { kind: 'start'; runs: number; shard: string; machine: { cpu: string; cores: number } }
+  | { kind: 'mode-up'; mode: ApplyMode; stateDir: string }
+  | { kind: 'run'; mode: ApplyMode; run: number; shard: string; other: string; result: CompareRun }
+  | { kind: 'throughput'; mode: ApplyMode; requests: number; shard: string };
+
 export interface CompareOptions {
   runs: number;
-  out?: (line: string) => void;
+  onEvent?: (e: CompareEvent) => void;
   timeoutMs?: number;
   /** redis-benchmark requests per test for the throughput part (0: skip it). */
   requests?: number;
@@ -82,7 +84,7 @@ async function portsInUse(topo: Topology): Promise<string[]> {
 }
 
 export async function benchCompareModes(topo: Topology, opts: CompareOptions): Promise<CompareResult> {
-  const out = opts.out ?? (() => {});
+  const emit = opts.onEvent ?? (() => {});
   const all = localParts(topo);
   const notLocal = topo.shards.flatMap((s) => s.instances).filter((a) => !all.redis.includes(a));
   if (notLocal.length > 0 || !all.proxy) throw new InvalidInputError('bench failover --compare starts whole stacks: every part of the description must run on this host');
@@ -97,12 +99,12 @@ export async function benchCompareModes(topo: Topology, opts: CompareOptions): P
   const m = machine();
   const shard = topo.shards[0]!.name;
   const other = topo.shards[1]!.name;
-  out(`bench failover --compare: ${opts.runs} kill -9 of ${shard}'s master per mode; machine: ${m.cpu}, ${m.cores} cores`);
+  emit({ kind: 'start', runs: opts.runs, shard, machine: m });
   const modes: CompareMode[] = [];
   for (const mode of COMPARED_MODES) {
     const { file, topo: t } = modeDescription(topo, mode);
     const password = readPassword(t);
-    out(`\n[${mode}] up (state ${t.stateDir})`);
+    emit({ kind: 'mode-up', mode, stateDir: t.stateDir });
     try {
       await upOutOfProcess(t, 90);
       await waitHealthy(t, password, 60_000, 'after up');
@@ -129,14 +131,11 @@ export async function benchCompareModes(topo: Topology, opts: CompareOptions): P
         const s = r.shards[0]!;
         const one: CompareRun = { writeGapMs: s.write.longestGapMs, other: rawReport ?? (await raw.stop()), promotedToServingMs: s.agent?.promotedToServingMs ?? null };
         runs.push(one);
-        out(
-          `[${mode}] run ${run}: ${shard} write gap ${formatMs(one.writeGapMs)}; ${other} raw client: ${one.other.dropped} dropped, ${one.other.errors} errors, ` +
-            `longest stall ${formatMs(one.other.longestStallMs)}; promotion seen -> serving ${one.promotedToServingMs === null ? 'n/a' : `${Math.round(one.promotedToServingMs)} ms`}`,
-        );
+        emit({ kind: 'run', mode, run, shard, other, result: one });
       }
       let throughput: CompareMode['throughput'] = { set: { proxy: null, direct: null }, get: { proxy: null, direct: null } };
       if ((opts.requests ?? 100_000) > 0) {
-        out(`[${mode}] redis-benchmark -t set,get -c 50 -P 16 -n ${opts.requests ?? 100_000}, through the proxy and on ${shard}'s master directly`);
+        emit({ kind: 'throughput', mode, requests: opts.requests ?? 100_000, shard });
         const b = await runThroughputBench(t, { requests: opts.requests ?? 100_000, clients: 50, pipeline: 16, tests: 'set,get' });
         const row = (name: string) => b.rows.find((x) => x.name === name);
         const pick = (name: string) => ({ proxy: row(name)?.proxy ?? null, direct: row(name)?.direct[0] ?? null });
@@ -149,30 +148,5 @@ export async function benchCompareModes(topo: Topology, opts: CompareOptions): P
       rmSync(file, { force: true });
     }
   }
-  const result: CompareResult = { machine: m, runs: opts.runs, shard, other, modes };
-  out('');
-  out(compareTable(result));
-  return result;
-}
-
-const rate = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v / 1000)}k/s`);
-const medMax = (xs: number[], f: (v: number) => string) => (xs.length === 0 ? 'n/a' : `${f(median(xs))} (max ${f(Math.max(...xs))})`);
-
-/** The side-by-side table: one row per figure, one column per mode; medians over the runs, max in brackets. */
-export function compareTable(r: CompareResult): string {
-  const ms = (v: number) => `${Math.round(v)} ms`;
-  const rows: Array<[string, (m: CompareMode) => string]> = [
-    [`${r.shard} (killed) write gap, reconnecting client`, (m) => medMax(m.runs.map((x) => x.writeGapMs), ms)],
-    [`${r.other} raw client without retries: connections dropped`, (m) => `${m.runs.reduce((a, x) => a + x.other.dropped, 0)} in ${m.runs.length} failovers`],
-    [`${r.other} raw client: error replies`, (m) => `${m.runs.reduce((a, x) => a + x.other.errors, 0)}`],
-    [`${r.other} raw client: longest stall`, (m) => medMax(m.runs.map((x) => x.other.longestStallMs), ms)],
-    ['agent: promotion seen -> serving', (m) => medMax(m.runs.map((x) => x.promotedToServingMs).filter((v): v is number => v !== null), ms)],
-    ['SET through the proxy / direct', (m) => `${rate(m.throughput.set.proxy)} / ${rate(m.throughput.set.direct)}`],
-    ['GET through the proxy / direct', (m) => `${rate(m.throughput.get.proxy)} / ${rate(m.throughput.get.direct)}`],
-  ];
-  const head = ['', ...r.modes.map((m) => m.mode)];
-  const body = rows.map(([label, f]) => [label, ...r.modes.map(f)]);
-  const widths = head.map((_, i) => Math.max(...[head, ...body].map((row) => row[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+  return { machine: m, runs: opts.runs, shard, other, modes };
 }

@@ -96,7 +96,9 @@ function registerFailover(bench: Command): void {
       if (opts.compare) {
         if (opts.shard !== undefined) throw new InvalidInputError('--shard: not used with --compare (the first shard fails, a client writes to the second)');
         const { benchCompareModes } = await import('../../ops/bench-compare.js');
-        await benchCompareModes(topo, { runs: opts.runs, requests: opts.requests, timeoutMs: opts.timeout * 1000, out: (line) => process.stdout.write(`${line}\n`) });
+        const { compareEventLine, compareTable } = await import('../bench-compare-text.js');
+        const r = await benchCompareModes(topo, { runs: opts.runs, requests: opts.requests, timeoutMs: opts.timeout * 1000, onEvent: (e) => process.stdout.write(`${compareEventLine(e)}\n`) });
+        process.stdout.write(`\n${compareTable(r)}\n`);
         return;
       }
       const { benchFailover } = await import('../../ops/bench-failover.js');
