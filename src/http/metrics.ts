@@ -58,9 +58,9 @@ export class AgentMetrics {
     this.unsupported = new Counter({ name: `${P}proxy_unsupported_command_closes_total`, help: "Client connections nutcracker closed because of a command it does not support, by command (from nutcracker's log)", labelNames: ['command'], registers: r });
     const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name: `${P}${name}`, help, labelNames, registers: r });
     this.g = {
-      inSync: gauge('proxy_in_sync', "1 when the proxy sends the shard to the master a majority of the answering sentinels elect; 0 otherwise (out of sync, or no elected master, or the proxy's config unreadable)", ['shard']),
+      inSync: gauge('proxy_in_sync', "1 when the proxy sends the shard to the master the sentinels elect (a majority of the configured sentinels, highest config epoch); 0 otherwise (out of sync, or no elected master, or the proxy's config unreadable)", ['shard']),
       target: gauge('proxy_target_info', 'Where the proxy sends the shard (value 1)', ['shard', 'addr']),
-      elected: gauge('elected_master_info', 'The master a majority of the answering sentinels report (value 1; absent when they split or none answers)', ['shard', 'addr']),
+      elected: gauge('elected_master_info', 'The master the sentinels elect: a majority of the configured sentinels, highest config epoch (value 1; absent when there is no such majority)', ['shard', 'addr']),
       votes: gauge('elected_master_votes', 'Sentinels that report the elected master (0 when there is none)', ['shard']),
       answering: gauge('sentinels_answering', 'Sentinels that reported a master for the shard', ['shard']),
       sentinels: gauge('sentinels_configured', 'Sentinels in the description'),

@@ -217,7 +217,7 @@ export interface InstanceStatus {
 
 export interface ShardStatus {
   name: string;
-  /** The master a majority of the answering sentinels report; null when none answers or they split. */
+  /** The master the sentinels elect (a majority of the configured sentinels, engine/election.ts); null when there is no such majority. */
   master: string | null;
   /** How the answering sentinels split (plurality view, for display; the master is the election's). */
   sentinelVotes: Array<{ addr: string; sentinels: number }>;
