@@ -21,3 +21,4 @@ export * from './haproxy.js';
 export * from './haproxy-admin.js';
 export * from './netns.js';
 export { readHaproxyFrontends } from './haproxy-part.js';
+export * from './stack-presence.js';

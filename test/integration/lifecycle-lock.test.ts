@@ -127,6 +127,28 @@ describe('one command at a time on a state dir', () => {
     expect(processesOf(s.topo.stateDir)).toEqual([]);
   }, 180_000);
 
+  it('down from another terminal ends up --foreground: it says so and exits 0 instead of watching a dead stack', async () => {
+    // Ports 30500-30599: the lead's range for this case.
+    const s = prepareStack(30500);
+    stacks.push(s);
+    const run = startCli(s, ['up', '--foreground', '--timeout', '90']);
+    try {
+      await waitFor(() => new RegExp(`ready: started ${ALL} processes`).test(run.output()) || undefined, { timeoutMs: 100_000, what: `up --foreground to be ready: ${run.output()}` });
+      const d = await s.cli(['down']);
+      expect(d.code, d.stderr).toBe(0);
+      // The live view notices at its next refresh (every 2 s).
+      const code = await Promise.race([run.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000))]);
+      expect(code, run.output()).toBe(0);
+      expect(run.output()).toMatch(/stopped from elsewhere/);
+      expect(processesOf(s.topo.stateDir)).toEqual([]);
+    } finally {
+      if (run.child.exitCode === null && run.child.signalCode === null) {
+        run.child.kill('SIGTERM');
+        await run.exited;
+      }
+    }
+  }, 180_000);
+
   it('down --purge says removed only for a state dir that existed', async () => {
     const s = prepareStack(23290);
     stacks.push(s);

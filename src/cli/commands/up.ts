@@ -53,7 +53,10 @@ export function register(program: Command): void {
       // watchStatus installs its handlers before it first awaits, so no signal falls between the two.
       const watching = interrupt.signal.aborted ? Promise.resolve() : foreground.watchStatus(topo, opts.host);
       for (const sig of signals) process.off(sig, onSignal);
-      await watching;
+      if ((await watching) === 'stopped-elsewhere') {
+        log('the stack was stopped from elsewhere (redis-shard down); nothing left to stop');
+        return;
+      }
       // From here the stack must be stopped whole: a closing terminal (SIGHUP), a second Ctrl-C or a reader
       // of our output that went away (EPIPE) must not leave half of it running.
       const hold = () => process.stderr.write('still stopping the stack...\n');
