@@ -1,5 +1,6 @@
 /** The agent: keeps nutcracker pointed at the masters the sentinels elect (design.md). */
 export { Agent, startAgent, type AgentOptions } from './agent.js';
+export { PassScheduler, type SchedulerOptions } from './scheduler.js';
 export {
   analyze, decideShard, majorityOf, addressesToProbe,
   type AnalyzeInput, type Analysis, type ShardInput, type ShardDecision, type SentinelAnswer, type RoleProbe, type HoldReason,

@@ -32,29 +32,31 @@ describe('the fast-switch guard', () => {
     // Not started: passes are driven by hand, so the interleaving is exact.
     const agent = new Agent(topo, { password: null });
     cleanup.push(() => agent.stop());
-    const a = agent as unknown as {
-      pass(): Promise<boolean>;
-      observe(base: unknown): Promise<unknown>;
-      fastSwitchTo(shard: string, from: string, to: string, at: number): Promise<void>;
-      fastSwitch: Map<string, { from: string; to: string }>;
+    const { pass: a, guard } = agent as unknown as {
+      pass: {
+        run(): Promise<boolean>;
+        observe(base: unknown): Promise<unknown>;
+        fastSwitchTo(shard: string, from: string, to: string, at: number): Promise<void>;
+      };
+      guard: { get(shard: string): { from: string; to: string } | undefined };
     };
     // The fast path switches s1 while this pass is observing, i.e. after the pass read the config.
-    const observe = a.observe.bind(agent);
+    const observe = a.observe.bind(a);
     let once = true;
     a.observe = async (base: unknown) => {
       if (once) {
         once = false;
         await a.fastSwitchTo('s1', from, to, performance.now());
-        expect(a.fastSwitch.get('s1')).toMatchObject({ from, to });
+        expect(guard.get('s1')).toMatchObject({ from, to });
       }
       return observe(base);
     };
-    await a.pass();
+    await a.run();
     // The pass saw the old config (s1 -> from) and the sentinels holding: that is no reason to drop a guard set
     // after its read. Without the guard, the next pass would let a pre-failover majority take s1 back to `from`.
-    expect(a.fastSwitch.get('s1')).toMatchObject({ from, to });
+    expect(guard.get('s1')).toMatchObject({ from, to });
     // A pass that reads the switched config and still sees the sentinels holding keeps it too (the rule as before).
-    await a.pass();
-    expect(a.fastSwitch.get('s1')).toMatchObject({ from, to });
+    await a.run();
+    expect(guard.get('s1')).toMatchObject({ from, to });
   });
 });
