@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
@@ -7,6 +8,7 @@ import { CheckFailedError } from '../errors.js';
 import { placement, type ReshardEvent } from '../reshard/index.js';
 import { down, redisClient, up } from '../runtime/index.js';
 import { loadTopology, proxyPaths, type Topology } from '../topology/index.js';
+import type { LoadInput, LoadResult } from './bench-reshard-load.js';
 import { reshardRun } from './reshard.js';
 
 export interface BenchReshardOptions {
@@ -16,6 +18,8 @@ export interface BenchReshardOptions {
   /** Concurrent client connections writing and reading through the proxy during each reshard. */
   clients: number;
   rate: number | null;
+  /** agent.apply of the bench's stack: haproxy (the default mode) or supervise. */
+  mode: 'haproxy' | 'supervise';
   log: (line: string) => void;
 }
 
@@ -29,17 +33,24 @@ export interface ReshardStepFigures {
   totalSeconds: number;
   cutPauseMs: number | null;
   cutMode: string | null;
+  /** Of the pause, the part spent draining the last dirty keys (the rest is the proxy switch). */
+  cutDrainMs: number | null;
   clientOps: number;
   clientErrors: number;
   clientErrorKinds: Record<string, number>;
   longestWriteStallMs: number;
+  /** The longest client write in flight at the cut (from 1 s before the pause to 2 s after it). */
+  longestWriteStallAtCutMs: number;
   acknowledgedWrites: number;
   lostAcknowledgedWrites: number;
   loadedKeysLost: number;
+  /** `uptime`'s 1-minute load average when the step began and when it ended (the machine may be shared). */
+  loadAverage: [number, number];
 }
 
 export interface BenchReshardResult {
   machine: { cpus: number; model: string };
+  mode: 'haproxy' | 'supervise';
   keys: number;
   clients: number;
   loadSeconds: number;
@@ -59,15 +70,17 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
   const s1 = { name: 's1', master: a(0), instances: [a(0), a(1), a(2)] };
   const s2 = { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] };
   const s3 = { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] };
-  const describe = (shards: unknown[]) => {
+  const describe = (shards: Array<{ name: string }>) => {
+    const frontends: Record<string, string> = { s1: a(33), s2: a(34), s3: a(35) };
     writeFileSync(file, stringify({
       stateDir: 'state',
       shards,
       sentinel: { instances: [a(20), a(21), a(22)], quorum: 2 },
-      proxy: { listen: a(30), stats: a(31) },
+      // HAProxy's frontends pinned: derived ones (listen + 10 on) would take s3's ports.
+      proxy: { listen: a(30), stats: a(31), ...(opts.mode === 'haproxy' ? { haproxy: { frontends: Object.fromEntries(shards.map((x) => [x.name, frontends[x.name]])) } } : {}) },
       // The bench measures the copy, not the disk: no AOF fsync on a shared machine.
       redis: { appendonly: false },
-      agent: { apply: 'supervise' },
+      agent: { apply: opts.mode },
     }));
     return loadTopology({ config: file });
   };
@@ -85,7 +98,7 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
     steps.push(await step('2 -> 3 shards', topo, opts));
     topo = describe([s1, s2]);
     steps.push(await step('3 -> 2 shards', topo, opts));
-    return { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?' }, keys: opts.keys, clients: opts.clients, loadSeconds, steps };
+    return { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?' }, mode: opts.mode, keys: opts.keys, clients: opts.clients, loadSeconds, steps };
   } finally {
     await down(everything).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
@@ -145,79 +158,60 @@ async function loadMixed(topo: Topology, n: number, log: (l: string) => void): P
   }
 }
 
-/**
- * Client load through the proxy: each connection SETs a new key (never rewritten, so a lost write stays lost)
- * and reads back an earlier one. A write whose reply is an error has an unknown outcome and is not counted as
- * acknowledged.
- */
+/** The client load (bench-reshard-load.ts) in a worker thread, through the proxy. */
 class ClientLoad {
-  private stopped = false;
-  private runs: Promise<void>[] = [];
-  readonly acked: string[] = [];
-  ops = 0;
-  errors = 0;
-  readonly errorKinds: Record<string, number> = {};
-  longestWriteStallMs = 0;
-  private readonly clients: Redis[];
+  private readonly worker: Worker;
+  private readonly started: Promise<void>;
+  private readonly finished: Promise<LoadResult>;
 
-  constructor(private readonly topo: Topology, n: number, private readonly tag: string) {
-    this.clients = Array.from({ length: n }, () => redisClient(topo.proxy.listen, null, { timeoutMs: 10_000, reconnect: true }));
+  constructor(topo: Topology, n: number, tag: string) {
+    const input: LoadInput = { addr: topo.proxy.listen, clients: n, tag };
+    this.worker = new Worker(new URL('./bench-reshard-load.js', import.meta.url), { workerData: input });
+    let started!: () => void;
+    this.started = new Promise<void>((r) => (started = r));
+    this.finished = new Promise<LoadResult>((resolve, reject) => {
+      this.worker.on('message', (m: { type: string; result?: LoadResult }) => {
+        if (m.type === 'started') started();
+        else if (m.type === 'result') resolve(m.result!);
+      });
+      this.worker.on('error', reject);
+      this.worker.on('exit', (code) => reject(new Error(`the client load worker exited (${code})`)));
+    });
+    this.finished.catch(() => {});
   }
 
   async start(): Promise<void> {
-    await Promise.all(this.clients.map((c) => c.connect()));
-    this.runs = this.clients.map((c, ci) => this.loop(c, ci));
+    await Promise.race([this.started, this.finished.then(() => {})]);
   }
 
-  private async loop(c: Redis, ci: number): Promise<void> {
-    for (let seq = 0; !this.stopped; seq++) {
-      const k = `load:${this.tag}:${ci}:${seq}`;
-      const t = performance.now();
-      try {
-        await c.set(k, String(seq));
-        this.acked.push(k);
-      } catch (e) {
-        this.fail(e);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      this.longestWriteStallMs = Math.max(this.longestWriteStallMs, performance.now() - t);
-      if (seq > 0) {
-        await c.get(`load:${this.tag}:${ci}:${seq - 1}`).catch((e: unknown) => this.fail(e));
-      }
-      this.ops++;
-    }
-  }
-
-  private fail(e: unknown): void {
-    this.errors++;
-    const kind = String((e as Error)?.message ?? e).replace(/[0-9]+/g, 'N').slice(0, 60);
-    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.runs);
-    for (const c of this.clients) c.disconnect();
+  async stop(): Promise<LoadResult> {
+    this.worker.postMessage('stop');
+    const r = await this.finished;
+    await this.worker.terminate();
+    return r;
   }
 }
 
 async function step(label: string, topo: Topology, opts: BenchReshardOptions): Promise<ReshardStepFigures> {
-  opts.log(`${label}: reshard with ${opts.clients} clients writing through the proxy`);
+  const load0 = loadavg()[0]!;
+  opts.log(`${label}: reshard with ${opts.clients} clients writing through the proxy (load average ${load0.toFixed(2)})`);
   const load = new ClientLoad(topo, opts.clients, label.replace(/\W+/g, ''));
   await load.start();
   const events: Array<ReshardEvent & { at: number }> = [];
   const t0 = performance.now();
+  let loadResult: LoadResult;
   try {
     await reshardRun(topo, {
       rate: opts.rate,
       emit: (e) => {
         events.push({ ...e, at: performance.now() });
         if (e.type === 'phase') opts.log(`  phase ${e.phase}`);
-        if (e.type === 'cut') opts.log(`  cut: ${e.mode}, ${e.pauseMs} ms`);
+        if (e.type === 'cut') opts.log(`  cut: ${e.mode}, ${e.pauseMs} ms (drain ${e.drainMs} ms)`);
+        if (e.type === 'info' && e.message.startsWith('switch:')) opts.log(`  ${e.message}`);
       },
     });
   } finally {
-    await load.stop();
+    loadResult = await load.stop();
   }
   const totalSeconds = (performance.now() - t0) / 1000;
   const at = (phase: string) => events.find((e) => e.type === 'phase' && e.phase === phase)?.at;
@@ -230,8 +224,10 @@ async function step(label: string, topo: Topology, opts: BenchReshardOptions): P
   // Keys moved in the copy phase itself (the last progress report before the cut).
   const beforeCut = progress.filter((p) => p.at <= copyEnd);
   const copied = beforeCut[beforeCut.length - 1] ?? last;
-  const lostAcked = await countMissing(topo, load.acked);
+  const lostAcked = await countMissing(topo, loadResult.acked);
   const loadedLost = await countMissing(topo, Array.from({ length: opts.keys }, (_, i) => keyOf(i)).filter((k) => !k.endsWith(':stream')));
+  const stalls = loadResult.slowWrites;
+  const atCut = cut ? stalls.filter(([start, ms]) => start + ms >= cut.pausedAtEpochMs - 1000 && start <= cut.pausedAtEpochMs + cut.pauseMs + 2000) : [];
   const fig: ReshardStepFigures = {
     step: label,
     keysMoved: last?.keysCopied ?? 0,
@@ -242,13 +238,16 @@ async function step(label: string, topo: Topology, opts: BenchReshardOptions): P
     totalSeconds: round(totalSeconds),
     cutPauseMs: cut?.pauseMs ?? null,
     cutMode: cut?.mode ?? null,
-    clientOps: load.ops,
-    clientErrors: load.errors,
-    clientErrorKinds: load.errorKinds,
-    longestWriteStallMs: round(load.longestWriteStallMs),
-    acknowledgedWrites: load.acked.length,
+    cutDrainMs: cut?.drainMs ?? null,
+    clientOps: loadResult.ops,
+    clientErrors: loadResult.errors,
+    clientErrorKinds: loadResult.errorKinds,
+    longestWriteStallMs: round(Math.max(0, ...stalls.map(([, ms]) => ms))),
+    longestWriteStallAtCutMs: round(Math.max(0, ...atCut.map(([, ms]) => ms))),
+    acknowledgedWrites: loadResult.acked.length,
     lostAcknowledgedWrites: lostAcked,
     loadedKeysLost: loadedLost,
+    loadAverage: [round(load0), round(loadavg()[0]!)],
   };
   if (lostAcked > 0 || loadedLost > 0) {
     throw new CheckFailedError(`${label}: ${loadedLost} loaded keys and ${lostAcked} acknowledged writes missing after the reshard: ${JSON.stringify(fig)}`);

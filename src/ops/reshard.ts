@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigApplier, ProxySupervisor } from '../agent/index.js';
-import { EnvironmentError, InvalidInputError } from '../errors.js';
+import { CheckFailedError, EnvironmentError, InvalidInputError } from '../errors.js';
 import { readHaproxyServers, readPoolServers } from '../render/index.js';
 import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDeps, type ReshardEvent, type ReshardPlan } from '../reshard/index.js';
 import {
-  acquireStackLock, atomicWriteFile, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, restartHaproxy,
+  acquireStackLock, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, restartHaproxy,
 } from '../runtime/index.js';
 import { agentPaths, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 
@@ -19,6 +19,18 @@ async function checkNutcrackerText(topo: Topology, text: string): Promise<{ ok: 
   atomicWriteFile(tmp, text, { mode: 0o600 });
   try {
     return await checkNutcrackerConf(tmp);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** haproxy -c on a text (a temp file beside haproxy.cfg, removed after): null when good, else the reason. */
+async function checkHaproxyText(topo: Topology, text: string): Promise<string | null> {
+  const tmp = join(haproxyPaths(topo.stateDir).dir, `.reshard-check-${process.pid}-${++checkSeq}.cfg`);
+  atomicWriteFile(tmp, text, { mode: 0o600 });
+  try {
+    const r = await checkHaproxyConf(tmp);
+    return r.ok ? null : r.error;
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -56,19 +68,35 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
    */
   const switchHaproxyMode = async (fn: (liveText: string) => Promise<string | null>, added: Record<string, string>): Promise<void> => {
     await applier.exclusive(async () => {
-      const text = await fn(liveYml());
       const current = haproxyServers();
       const masters: Record<string, string> = {};
       for (const s of topo.shards) masters[s.name] = current[s.name] ?? added[s.name] ?? s.master;
       const running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
       const frontendsDiffer =
         Object.keys(running).length !== topo.shards.length || topo.shards.some((s) => running[s.name] !== topo.haproxyFrontends[s.name]);
+      // HAProxy's new config is rendered and checked (haproxy -c, ~250 ms) before `fn` pauses the sources: inside
+      // the pause only the switch itself happens. Under the apply lock nothing changes haproxy.cfg meanwhile.
+      const haproxyText = frontendsDiffer ? haproxyConfig(topo, masters) : null;
+      if (haproxyText !== null) {
+        const bad = await checkHaproxyText(topo, haproxyText);
+        if (bad) throw new CheckFailedError(`the new haproxy.cfg fails haproxy -c: ${bad}; nothing was paused or changed`);
+      }
+      const text = await fn(liveYml());
       if (text === null && !frontendsDiffer && proxy!.current() !== null) return;
+      const t0 = performance.now();
       await proxy!.stop();
+      const t1 = performance.now();
       const conf = proxyPaths(topo.stateDir).conf;
       if (text !== null) atomicWriteFile(conf, text, { mode: password !== null ? 0o600 : 0o644 });
-      if (frontendsDiffer) await restartHaproxy(topo, haproxyConfig(topo, masters));
+      const t2 = performance.now();
+      if (haproxyText !== null) await restartHaproxy(topo, haproxyText, { checked: true });
+      const t3 = performance.now();
       await proxy!.restart(createHash('sha256').update(readFileSync(conf)).digest('hex'));
+      const ms = (a: number, b: number) => Math.round(b - a);
+      emit({
+        type: 'info',
+        message: `switch: nutcracker stopped ${ms(t0, t1)} ms, nutcracker.yml written ${ms(t1, t2)} ms, ${haproxyText !== null ? `HAProxy restarted ${ms(t2, t3)} ms` : 'HAProxy kept'}, nutcracker started ${ms(t3, performance.now())} ms`,
+      });
     }, 15_000);
   };
   return {

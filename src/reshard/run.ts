@@ -5,8 +5,8 @@ import { nutcrackerTargets, readPoolServers, renderNutcrackerYml } from '../rend
 import {
   redisClient, sentinelMonitor, writeExpectedRings, sentinelRemove, startShardInstances, stopShardInstances, withClient,
 } from '../runtime/index.js';
-import type { ShardSpec, Topology } from '../topology/index.js';
-import { copyKeys, RateLimiter, scanAll, type CopyResult } from './copy.js';
+import { mustParseAddress, type ShardSpec, type Topology } from '../topology/index.js';
+import { copyKeys, RateLimiter, scanAll, scanPipelined, type CopyResult, type MigrateTarget } from './copy.js';
 import { ReshardLock } from './lock.js';
 import { failoversInProgress, sentinelMaster, sentinelReplicas, waitMaster } from './masters.js';
 import { describeChange, placement, type Placement, type RingChange } from './rings.js';
@@ -44,7 +44,7 @@ export type ReshardEvent =
   | { type: 'phase'; phase: Phase; epoch: number }
   | { type: 'progress'; phase: Phase; keysCopied: number; bytesCopied: number; keysDeleted: number; plannedKeys: number; keysPerSec: number; bytesPerSec: number; dirty: number }
   | { type: 'repass'; shard: string; reason: string }
-  | { type: 'cut'; attempt: number; pauseMs: number; drained: number; mode: 'pause' | 'proxy-stop' }
+  | { type: 'cut'; attempt: number; pauseMs: number; drained: number; mode: 'pause' | 'proxy-stop'; drainMs: number; pausedAtEpochMs: number }
   | { type: 'cut-retry'; attempt: number; reason: string }
   | { type: 'cleanup'; shard: string; keysRemoved: number }
   | { type: 'shard-started'; shard: string }
@@ -316,6 +316,9 @@ async function checkMemory(topo: Topology, plan: ReshardPlan, password: string |
 /** Lost subscription or a changed master: the source's copy starts over. */
 class RepassNeeded extends Error {}
 
+/** Keys per read script (and per group of MIGRATEs). */
+const COPY_BATCH = 1000;
+
 /** The phases, from wherever the state says. One instance per process run. */
 class Runner {
   private readonly place: Placement;
@@ -529,8 +532,11 @@ class Runner {
     });
   }
 
-  /** Copies keys (grouped by their new owner) from a source. */
-  private async copyFrom(source: string, keys: Buffer[], rateLimited: boolean): Promise<void> {
+  /**
+   * Copies keys (grouped by their new owner) from a source. `viaMigrate`: keys without expiry go by MIGRATE from
+   * the source (not while the sources are paused: MIGRATE is a write).
+   */
+  private async copyFrom(source: string, keys: Buffer[], rateLimited: boolean, viaMigrate: boolean): Promise<void> {
     const groups = new Map<string, Buffer[]>();
     for (const k of keys) {
       const to = this.place.newOwner(k);
@@ -540,18 +546,25 @@ class Runner {
       groups.set(to, g);
     }
     const src = await this.client(source);
-    // Batches of 250 keys, up to 4 in flight on the same connections: round trips overlap, while each read
-    // script stays short on the source.
+    // Batches of up to 1000 keys, up to 4 in flight on the same connections: round trips overlap, while each
+    // read script (about a microsecond a key) and each MIGRATE (bounded by bytes) stays short on the source.
     const batches: Array<{ to: string; part: Buffer[] }> = [];
-    for (const [to, g] of groups) for (let i = 0; i < g.length; i += 250) batches.push({ to, part: g.slice(i, i + 250) });
+    for (const [to, g] of groups) for (let i = 0; i < g.length; i += COPY_BATCH) batches.push({ to, part: g.slice(i, i + COPY_BATCH) });
     for (let i = 0; i < batches.length; i += 4) {
       await Promise.all(
         batches.slice(i, i + 4).map(async ({ to, part }) => {
           if (rateLimited) await this.limiter.take(part.length);
-          this.count(await copyKeys(src, await this.client(to), part, this.tmpPrefix));
+          const target = viaMigrate ? await this.migrateTarget(to) : null;
+          this.count(await copyKeys(src, await this.client(to), part, this.tmpPrefix, target));
         }),
       );
     }
+  }
+
+  /** The destination's master as MIGRATE on a source reaches it. */
+  private async migrateTarget(shard: string): Promise<MigrateTarget> {
+    const { host, port } = mustParseAddress(await this.master(shard));
+    return { host, port, db: this.db, password: this.deps.password, timeoutMs: 5000 };
   }
 
   /**
@@ -578,12 +591,13 @@ class Runner {
         });
       }
     }
-    await scanAll(src, async (keys) => {
+    // Pages of 2000 keys, 3 being copied while the next is fetched: SCAN, the read script and MIGRATE overlap.
+    await scanPipelined(src, async (keys) => {
       const t = this.trackers.get(source);
       if (!t || t.lost) throw new RepassNeeded(`lost the keyspace subscription of ${source}`);
       const moving = keys.filter((k) => this.place.newOwner(k) !== source);
-      if (moving.length > 0) await this.copyFrom(source, moving, true);
-    });
+      if (moving.length > 0) await this.copyFrom(source, moving, true, true);
+    }, 2000, 3);
     this.state.progress.passes++;
     writeState(this.topo.stateDir, this.state);
   }
@@ -623,8 +637,8 @@ class Runner {
     this.clients.clear();
   }
 
-  /** Copies every dirty key once. Returns how many were taken. */
-  private async drainOnce(rateLimited: boolean): Promise<number> {
+  /** Copies every dirty key once. Returns how many were taken. `viaMigrate` off while the sources are paused. */
+  private async drainOnce(rateLimited: boolean, viaMigrate: boolean): Promise<number> {
     let n = 0;
     await Promise.all(
       [...this.trackers.values()].map(async (t) => {
@@ -632,7 +646,7 @@ class Runner {
           const keys = t.take(1000);
           if (keys.length === 0) return;
           n += keys.length;
-          await this.copyFrom(t.shard, keys, rateLimited);
+          await this.copyFrom(t.shard, keys, rateLimited, viaMigrate);
         }
       }),
     );
@@ -673,7 +687,7 @@ class Runner {
       for (const t of this.trackers.values()) dirty += t.dirty.size;
       if (dirty <= 200) return;
       try {
-        await this.drainOnce(true);
+        await this.drainOnce(true, true);
       } catch (e) {
         this.deps.emit({ type: 'repass', shard: '*', reason: (e as Error).message });
         await this.refreshAfterFault();
@@ -702,6 +716,8 @@ class Runner {
     if (bad) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${bad}`);
     const sources = await Promise.all(this.state.sources.map(async (s) => ({ s, c: await this.client(s) })));
     let pausedAt = 0;
+    let pausedAtEpoch = 0;
+    let drainMs = 0;
     let unpaused = false;
     let drained = 0;
     const unpause = async () => {
@@ -723,6 +739,7 @@ class Runner {
           if (why) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${why}`);
         }
         pausedAt = performance.now();
+        pausedAtEpoch = Date.now();
         await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
         if (proxyStop) {
           // A source is also a destination, and a paused destination takes no RESTORE: stop the proxy instead
@@ -733,7 +750,7 @@ class Runner {
         }
         for (;;) {
           await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
-          const n = await this.drainOnce(false);
+          const n = await this.drainOnce(false, false);
           drained += n;
           if (n === 0) break;
         }
@@ -748,6 +765,7 @@ class Runner {
         }));
         for (const t of this.trackers.values()) if (t.lost) throw new TransientError(`lost the keyspace subscription of ${t.shard} during the cut`);
         const held = performance.now() - pausedAt;
+        drainMs = Math.round(held * 10) / 10;
         if (!proxyStop) {
           if (held > budget * 0.6) throw new TransientError(`the drain took ${Math.round(held)} ms, too close to the ${budget} ms pause; the cut starts over`);
           // A fresh pause for the switch (re-issuing extends it): the config write (fsync) and the proxy restart
@@ -774,12 +792,13 @@ class Runner {
       this.deps.emit({ type: 'info', message: `the new proxy config is written but ${(e as Error).message}; retrying the switch` });
       await this.switchAfterCommit();
     }
-    this.recordCommit();
+    // Unpaused before the commit is recorded (an fsync): the live config is the commit, and a resume that finds
+    // it records the commit itself.
     await unpause();
     const pauseMs = Math.round((performance.now() - pausedAt) * 10) / 10;
     this.state.cut.pauseMs = pauseMs;
-    writeState(this.topo.stateDir, this.state);
-    this.deps.emit({ type: 'cut', attempt, pauseMs, drained, mode: proxyStop ? 'proxy-stop' : 'pause' });
+    this.recordCommit();
+    this.deps.emit({ type: 'cut', attempt, pauseMs, drained, mode: proxyStop ? 'proxy-stop' : 'pause', drainMs, pausedAtEpochMs: pausedAtEpoch });
     this.closeTrackers();
     await this.deps.restartAgent().catch(() => {});
   }

@@ -32,19 +32,23 @@ function registerReshard(bench: Command): void {
     .option('--base-port <port>', 'first port of the bench stack (uses base..base+42)', intOption('--base-port', 1024, 65_000), 25_500)
     .option('--clients <n>', 'client connections writing through the proxy during the reshards', intOption('--clients', 1, 1000), 4)
     .option('--rate <keys-per-s>', 'reshard --rate (default: unthrottled)', intOption('--rate', 1, 100_000_000))
+    .option('--mode <mode>', 'agent.apply of the bench stack: haproxy (the default mode) or supervise', 'haproxy')
     .option('--json', 'one JSON document')
-    .action(async (o: { keys: number; basePort: number; clients: number; rate?: number; json?: boolean }) => {
+    .action(async (o: { keys: number; basePort: number; clients: number; rate?: number; mode: string; json?: boolean }) => {
+      if (o.mode !== 'haproxy' && o.mode !== 'supervise') throw new InvalidInputError(`--mode ${o.mode}: expected haproxy or supervise`);
       const { benchReshard } = await import('../../ops/bench-reshard.js');
-      const r = await benchReshard({ keys: o.keys, basePort: o.basePort, clients: o.clients, rate: o.rate ?? null, log: (l) => process.stderr.write(`${l}\n`) });
+      const r = await benchReshard({
+        keys: o.keys, basePort: o.basePort, clients: o.clients, rate: o.rate ?? null, mode: o.mode, log: (l) => process.stderr.write(`${l}\n`),
+      });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         return;
       }
-      const lines = [`bench reshard: ${r.keys} keys (mixed types, 10% with TTL), ${r.clients} clients through the proxy; ${r.machine.cpus} x ${r.machine.model}`];
+      const lines = [`bench reshard: ${r.keys} keys (mixed types, 10% with TTL), ${r.clients} clients through the proxy, apply mode ${r.mode}; ${r.machine.cpus} x ${r.machine.model}`];
       for (const s of r.steps) {
         lines.push(
-          `${s.step}: ${s.keysMoved} keys, ${(s.bytesMoved / 1e6).toFixed(1)} MB moved; copy ${s.keysPerSec} keys/s, ${(s.bytesPerSec / 1e6).toFixed(1)} MB/s (${s.copySeconds} s); whole reshard ${s.totalSeconds} s`,
-          `  cut: ${s.cutMode} ${s.cutPauseMs} ms; clients: ${s.clientOps} ops, longest write stall ${s.longestWriteStallMs} ms, ${s.clientErrors} errors${s.clientErrors ? ` (${Object.entries(s.clientErrorKinds).map(([k, n]) => `${n} x ${k}`).join('; ')})` : ''}`,
+          `${s.step}: ${s.keysMoved} keys, ${(s.bytesMoved / 1e6).toFixed(1)} MB moved; copy ${s.keysPerSec} keys/s, ${(s.bytesPerSec / 1e6).toFixed(1)} MB/s (${s.copySeconds} s); whole reshard ${s.totalSeconds} s; load average ${s.loadAverage[0]} -> ${s.loadAverage[1]}`,
+          `  cut: ${s.cutMode} ${s.cutPauseMs} ms (drain ${s.cutDrainMs} ms); clients: ${s.clientOps} ops, longest write stall ${s.longestWriteStallAtCutMs} ms at the cut, ${s.longestWriteStallMs} ms over the whole reshard; ${s.clientErrors} errors${s.clientErrors ? ` (${Object.entries(s.clientErrorKinds).map(([k, n]) => `${n} x ${k}`).join('; ')})` : ''}`,
           `  lost: ${s.loadedKeysLost} loaded keys, ${s.lostAcknowledgedWrites} of ${s.acknowledgedWrites} acknowledged writes`,
         );
       }
