@@ -76,7 +76,10 @@ export class Agent {
     this.fence = new FencePass({ topo, password, events, applier, applyFailed });
     this.report = new PassReport({ mode: topo.agent.apply, events, timelines, fence: this.fence, scheduler: this.scheduler });
     this.upkeep = this.proxy
-      ? new ProxyUpkeep({ topo, password, events, applier, proxy: this.proxy, afterApply: (r, before) => this.report.applied(r, {}, 'supervise', before) })
+      ? new ProxyUpkeep({
+          topo, password, events, applier, proxy: this.proxy, retry: opts.applyRetry ?? APPLY_RETRY, intervalMs: topo.agent.reconcileIntervalMs,
+          afterApply: (r, before) => this.report.applied(r, {}, 'supervise', before),
+        })
       : null;
     const handlers = {
       onMessage: (s: string, ch: string, msg: string) => this.router.route(s, ch, msg),

@@ -67,6 +67,8 @@ export class ConfigApplier {
   private checkSeq = 0;
   private readonly rejectedAt = new Map<string, number>();
   private lastGood: { text: string; sha: string; servers: Record<string, string> } | null = null;
+  /** supervise mode: the config the supervised nutcracker was last seen serving (started on it, or found running it). */
+  private served: { text: string; sha: string } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -345,9 +347,42 @@ export class ConfigApplier {
         return { ok: true, changed, path, writtenAtMs, servingAtMs: performance.now(), restart: null, steps: steps() };
       }
       const restart = await this.activate(path, sha256(text));
+      if (this.mode === 'supervise') this.noteServing(text);
       return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart, steps: steps() };
     } catch (e) {
-      return { ok: false, stage: 'activate', error: e as Error };
+      const error = this.mode === 'supervise' ? await this.backToServed(path, text, e as Error) : (e as Error);
+      return { ok: false, stage: 'activate', error };
+    }
+  }
+
+  /** supervise mode: the supervised nutcracker runs `text` (it is the config to go back to if a new one fails). */
+  noteServing(text: string): void {
+    if (this.served?.text !== text) this.served = { text, sha: sha256(text) };
+  }
+
+  /**
+   * supervise mode: nutcracker did not start on `text` (it passed nutcracker -t, but e.g. its listen address is
+   * taken). The config it served before goes back in place and is started again, `text` is kept as `.rejected`,
+   * and `text` counts as rejected for as long as a failed check does, so a retry does not stop the proxy again
+   * every few seconds. Returns the error to report.
+   */
+  private async backToServed(path: string, text: string, failed: Error): Promise<Error> {
+    const prev = this.served;
+    if (prev === null || prev.text === text || this.proxy === null) return failed;
+    const sha = sha256(text);
+    this.checks.set(sha, { ok: false, error: `nutcracker does not start on it: ${failed.message}` });
+    this.rejectedAt.set(sha, Date.now());
+    try {
+      atomicWriteFile(`${path}.rejected`, text, { mode: 0o600 });
+      atomicWriteFile(path, prev.text, { mode: this.password !== null ? 0o600 : 0o644 });
+      this.lastGood = { text: prev.text, sha: prev.sha, servers: this.serversOf(prev.text) };
+      const r = await this.activate(path, prev.sha);
+      return new EnvironmentError(
+        `nutcracker did not start on the new config (${failed.message}); the previous config is back in ${path} and serving (pid ${r?.pid ?? '?'}); the rejected one is ${path}.rejected`,
+        { cause: failed },
+      );
+    } catch (e) {
+      return new EnvironmentError(`nutcracker did not start on the new config (${failed.message}), nor on the previous one (${(e as Error).message})`, { cause: failed });
     }
   }
 

@@ -54,6 +54,35 @@ export class NutcrackerFileGuard {
     }
   }
 
+  /** nutcracker started on `text`: the file to go back to if a later one does not start. */
+  started(text: string): void {
+    this.lastGood = text;
+  }
+
+  /**
+   * nutcracker did not start on the file: the last file it started on goes back in place (when it differs and
+   * still passes every check above), the other is kept as `.rejected`. Returns the restored text, or null.
+   */
+  async backToLastGood(): Promise<string | null> {
+    const good = this.lastGood;
+    let text: string | null = null;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch {
+      /* gone: the last good one goes back all the same */
+    }
+    if (good === null || text === good) return null;
+    const mode = this.password !== null ? 0o600 : 0o644;
+    atomicWriteFile(this.path, good, { mode });
+    // problem() checks the file itself: a reshard since may have made the old file wrong; then the file stays.
+    if ((await this.problem(good)) !== null) {
+      if (text !== null) atomicWriteFile(this.path, text, { mode });
+      return null;
+    }
+    if (text !== null) atomicWriteFile(`${this.path}.rejected`, text, { mode: 0o600 });
+    return good;
+  }
+
   /** Makes the file one nutcracker may start on; returns what was wrong with it, or null when nothing was. */
   async ensureUsable(): Promise<string | null> {
     let text: string | null = null;
@@ -61,10 +90,7 @@ export class NutcrackerFileGuard {
     try {
       text = readFileSync(this.path, 'utf8');
       const p = await this.problem(text);
-      if (p === null) {
-        this.lastGood = text;
-        return null;
-      }
+      if (p === null) return null;
       why = p;
     } catch (e) {
       why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : (e as Error).message;

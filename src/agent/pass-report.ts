@@ -14,7 +14,7 @@ export interface PassReportDeps {
   timelines: FailoverTimelines;
   fence: FencePass;
   /** Holds failed applies back (its retry policy) and releases them on success. */
-  scheduler: Pick<PassScheduler, 'failed' | 'succeeded' | 'failureCount'>;
+  scheduler: Pick<PassScheduler, 'failed' | 'succeeded'>;
 }
 
 /**
@@ -60,7 +60,11 @@ export class PassReport {
   /** An apply's outcome; `before` is where each shard's traffic went before it. */
   applied(r: ApplyResult, switches: Record<string, string>, path: ApplyPath, before: Record<string, string>): void {
     if (!r.ok) return this.applyFailed(r.stage, r.error, switches);
-    this.d.scheduler.succeeded();
+    const ended = this.d.scheduler.succeeded();
+    if (ended) {
+      this.d.events.emit('apply-recovered', { failures: ended.failures, sinceMs: ended.sinceMs });
+      this.d.events.human(`apply works again, after ${ended.failures} failed attempts over ${Math.round(ended.sinceMs / 1000)} s`);
+    }
     const changes = Object.entries(switches).map(([shard, to]) => ({ shard, from: before[shard] ?? null, to }));
     this.d.events.emit('config-applied', {
       path,
@@ -76,10 +80,14 @@ export class PassReport {
     if (changes.length > 0) this.d.events.human(`proxy now sends ${changes.map((c) => `${c.shard} to ${c.to}`).join(', ')} (${path} path)`);
   }
 
+  /**
+   * Reported once: the first failure of a streak (or of another change), with when it is retried; the retries
+   * that fail the same way are counted, not logged, until it works again ("apply-recovered").
+   */
   applyFailed(stage: string, error: Error, switches: Record<string, string>): void {
-    const delay = this.d.scheduler.failed(error);
-    const attempt = this.d.scheduler.failureCount;
-    this.d.events.emit('apply-failed', { stage, error: error.message, switches, attempt, retryInMs: delay });
-    this.d.events.human(`apply failed (${stage}): ${error.message}; retrying in ${delay} ms`);
+    const f = this.d.scheduler.failed(error, JSON.stringify(switches));
+    if (!f.report) return;
+    this.d.events.emit('apply-failed', { stage, error: error.message, switches, attempt: f.attempt, retryInMs: f.delayMs });
+    this.d.events.human(`apply failed (${stage}): ${error.message}; retrying in ${f.delayMs} ms and on a backoff after that (logged again when it works or something else fails)`);
   }
 }

@@ -1,3 +1,4 @@
+import { FailureStreak, type StreakFailure } from './failure-streak.js';
 import type { RetryPolicy } from './retry.js';
 
 export interface SchedulerOptions {
@@ -20,8 +21,8 @@ export interface SchedulerOptions {
 /**
  * When the reconcile pass runs: at most one at a time; a trigger during a pass makes exactly one more right after
  * it (triggers coalesce); otherwise the next pass comes `soonMs` after one that asked for it, `intervalMs` after
- * one that did not. Failures (`failed`) set a hold-off from the retry policy that the pass consults and that
- * delays the next scheduled pass. Nothing runs before `start()` or after `stop()`.
+ * one that did not. Failures (`failed`) set a hold-off from the retry policy (failure-streak.ts) that the pass
+ * consults and that delays the next scheduled pass. Nothing runs before `start()` or after `stop()`.
  */
 export class PassScheduler {
   private started = false;
@@ -30,13 +31,13 @@ export class PassScheduler {
   private rerun = false;
   private timer: NodeJS.Timeout | null = null;
   private soonStreak = 0;
-  private failures = 0;
-  private notBefore = 0;
+  private readonly failures: FailureStreak;
   private count = 0;
   private passDone: Promise<void> = Promise.resolve();
   private readonly first: { promise: Promise<void>; resolve: () => void };
 
   constructor(private readonly o: SchedulerOptions) {
+    this.failures = new FailureStreak(o.retry, o.intervalMs);
     let resolve!: () => void;
     this.first = { promise: new Promise<void>((r) => (resolve = r)), resolve };
   }
@@ -56,12 +57,12 @@ export class PassScheduler {
 
   /** Consecutive failures so far (0 after a success). */
   get failureCount(): number {
-    return this.failures;
+    return this.failures.count;
   }
 
   /** Whether a failure's hold-off is still running: the pass should not retry what failed yet. */
   get holdingOff(): boolean {
-    return Date.now() < this.notBefore;
+    return this.failures.holdingOff;
   }
 
   /** Allows passes, and runs the first. */
@@ -81,18 +82,14 @@ export class PassScheduler {
     this.schedule(0);
   }
 
-  /** Records a failure; returns the hold-off it set, in ms. */
-  failed(cause: unknown): number {
-    this.failures++;
-    const d = this.o.retry(this.failures, cause);
-    const delay = d === 'stop' ? this.o.intervalMs : d;
-    this.notBefore = Date.now() + delay;
-    return delay;
+  /** Records a failure of what the pass tried (`key` names it): the hold-off it set, and whether to report it. */
+  failed(cause: unknown, key = ''): StreakFailure {
+    return this.failures.failed(cause, key);
   }
 
-  succeeded(): void {
-    this.failures = 0;
-    this.notBefore = 0;
+  /** What failed works now: the failure streak this ends, if any. */
+  succeeded(): { failures: number; sinceMs: number } | null {
+    return this.failures.succeeded();
   }
 
   /**
@@ -147,7 +144,7 @@ export class PassScheduler {
     // sentinels name but that stays down) falls back to the normal interval.
     this.soonStreak = soon ? this.soonStreak + 1 : 0;
     const quick = soon && this.soonStreak <= this.o.maxSoonStreak;
-    const wait = Math.max(quick ? this.o.soonMs : this.o.intervalMs, this.notBefore - Date.now());
+    const wait = Math.max(quick ? this.o.soonMs : this.o.intervalMs, this.failures.holdOffLeftMs);
     this.schedule(Math.min(wait, this.o.intervalMs));
   }
 }

@@ -96,11 +96,11 @@ describe('PassScheduler', () => {
     s.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(s.holdingOff).toBe(false);
-    expect(s.failed(new Error('nutcracker would not start'))).toBe(100);
+    expect(s.failed(new Error('nutcracker would not start')).delayMs).toBe(100);
     expect(s.holdingOff).toBe(true);
     expect(s.failureCount).toBe(1);
-    expect(s.failed(new Error('again'))).toBe(200);
-    expect(s.failed(new Error('again'))).toBe(400);
+    expect(s.failed(new Error('again')).delayMs).toBe(200);
+    expect(s.failed(new Error('again')).delayMs).toBe(400);
     // The next pass after one that ends while holding off comes when the hold-off ends, not at soonMs.
     const n = pass.mock.calls.length;
     s.trigger();
@@ -114,7 +114,7 @@ describe('PassScheduler', () => {
     expect(s.holdingOff).toBe(false);
     s.succeeded();
     expect(s.failureCount).toBe(0);
-    expect(s.failed(new Error('later'))).toBe(100);
+    expect(s.failed(new Error('later')).delayMs).toBe(100);
     await s.stop();
   });
 
@@ -123,7 +123,7 @@ describe('PassScheduler', () => {
     const { s } = scheduler(pass, { retry: (attempt) => (attempt > 1 ? 'stop' : 60_000) });
     s.start();
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.failed(new Error('x'))).toBe(60_000);
+    expect(s.failed(new Error('x')).delayMs).toBe(60_000);
     s.trigger();
     await vi.advanceTimersByTimeAsync(0);
     const n = pass.mock.calls.length;
@@ -131,7 +131,7 @@ describe('PassScheduler', () => {
     expect(pass).toHaveBeenCalledTimes(n + 1);
     // Passes go on (they observe and report) while the apply is held off.
     expect(s.holdingOff).toBe(true);
-    expect(s.failed(new Error('y'))).toBe(1000);
+    expect(s.failed(new Error('y')).delayMs).toBe(1000);
     await s.stop();
   });
 
