@@ -93,3 +93,17 @@ export function pluralityView(votes: readonly Vote[]): PluralityView {
   const sorted = [...counts.entries()].map(([addr, sentinels]) => ({ addr, sentinels })).sort((a, b) => b.sentinels - a.sentinels);
   return { votes: sorted, answering, unanimous: sorted.length === 1 };
 }
+
+/**
+ * NOT an election either: the master that sentinel.conf files record (Sentinel rewrites its file at every change,
+ * with the config-epoch of the failover that elected it), for a full restart when no sentinel answers yet. A
+ * higher epoch replaces a lower one, as Sentinel itself treats configs; at the top epoch, the address most files
+ * name (pluralityView), and none on a tie. Never used while the sentinels can be asked.
+ */
+export function latestRecorded(records: ReadonlyArray<{ addr: string; epoch: number }>): string | null {
+  if (records.length === 0) return null;
+  const top = Math.max(...records.map((r) => r.epoch));
+  const view = pluralityView(records.filter((r) => r.epoch === top).map((r, i) => ({ sentinel: String(i), ok: true, addr: r.addr, epoch: r.epoch, failoverInProgress: false })));
+  const [first, second] = view.votes;
+  return first && (second === undefined || first.sentinels > second.sentinels) ? first.addr : null;
+}

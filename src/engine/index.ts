@@ -10,5 +10,6 @@ export * from './nutcracker-servers.js';
 export * from './proc-stat.js';
 export * from './resp.js';
 export * from './role.js';
+export * from './sentinel-conf.js';
 export * from './sentinel-query.js';
 export * from './sentinel-replies.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readHaproxyServers, readPoolServers } from '../render/index.js';
 import { haproxyPaths, proxyPaths, sentinelPaths, type Topology } from '../topology/index.js';
-import { elect, querySentinels, votesFor } from '../engine/index.js';
+import { elect, latestRecorded, parseSentinelConf, querySentinels, votesFor } from '../engine/index.js';
 
 export type MasterSource = 'sentinels' | 'sentinel-config' | 'proxy-config' | 'description';
 
@@ -61,7 +61,7 @@ export async function currentMasters(
 /**
  * The master of each shard as this host's sentinels last recorded it: Sentinel rewrites its config file on
  * every change, `sentinel monitor NAME HOST PORT Q` naming the current master and `sentinel config-epoch NAME E`
- * the epoch of the failover that elected it. The highest epoch wins; at one epoch, the address most files name.
+ * the epoch of the failover that elected it (engine/election.ts `latestRecorded` reads them).
  */
 export function sentinelConfMasters(topo: Topology): Record<string, string> {
   const seen = new Map<string, Array<{ addr: string; epoch: number }>>();
@@ -81,29 +81,8 @@ export function sentinelConfMasters(topo: Topology): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [name, list] of seen) {
-    const top = Math.max(...list.map((x) => x.epoch));
-    const votes = new Map<string, number>();
-    for (const x of list) if (x.epoch === top) votes.set(x.addr, (votes.get(x.addr) ?? 0) + 1);
-    const ranked = [...votes.entries()].sort((a, b) => b[1] - a[1]);
-    if (ranked.length === 1 || ranked[0]![1] > ranked[1]![1]) out[name] = ranked[0]![0];
+    const m = latestRecorded(list);
+    if (m !== null) out[name] = m;
   }
   return out;
-}
-
-/** The `sentinel monitor` and `sentinel config-epoch` lines of a sentinel.conf. */
-export function parseSentinelConf(text: string): { monitors: Record<string, string>; epochs: Record<string, number> } {
-  const monitors: Record<string, string> = {};
-  const epochs: Record<string, number> = {};
-  for (const raw of text.split('\n')) {
-    const w = raw.trim().split(/\s+/);
-    if (w[0]?.toLowerCase() !== 'sentinel') continue;
-    const kind = w[1]?.toLowerCase();
-    if (kind === 'monitor' && w.length >= 6) {
-      const host = w[3]!.includes(':') ? `[${w[3]}]` : w[3]!;
-      monitors[w[2]!] = `${host}:${w[4]}`;
-    } else if (kind === 'config-epoch' && w.length >= 4 && /^[0-9]+$/.test(w[3]!)) {
-      epochs[w[2]!] = Number(w[3]);
-    }
-  }
-  return { monitors, epochs };
 }

@@ -22,8 +22,9 @@ export async function notReadyReason(topo: Topology, parts: LocalParts, password
   for (const shard of topo.shards) {
     const claim: string[] = [];
     for (const a of shard.instances.filter((i) => redisUp.has(i))) {
-      const role = (await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 }).catch(() => null)) as unknown[] | null;
-      if (role?.[0] === 'master') claim.push(a);
+      const role = await withClient(a, password, (c) => c.call('ROLE'), { timeoutMs: 500 }).catch(() => null);
+      const r = role === null ? null : parseRoleReply(role);
+      if (r !== null && !('error' in r) && r.role === 'master') claim.push(a);
     }
     if (claim.length > 1) return `shard ${shard.name} has ${claim.length} instances that say they are master: ${claim.join(', ')}`;
   }

@@ -1,3 +1,4 @@
+import { answerOf, describeFailure, parseReplicationInfo, querySentinels } from '../engine/index.js';
 import { renderRedisConf } from '../render/index.js';
 import { agentPaths, mustParseAddress, redisPaths, type ShardSpec, type Topology } from '../topology/index.js';
 import { TransientError } from '../errors.js';
@@ -40,9 +41,8 @@ export async function startShardInstances(topo: Topology, shard: ShardSpec, pass
   await waitFor(
     () =>
       withClient(shard.master, password, async (c) => {
-        const info = String(await c.info('replication'));
-        const linked = [...info.matchAll(/^slave\d+:.*state=online/gm)].length;
-        return /role:master/.test(info) && linked >= shard.instances.length - 1;
+        const r = parseReplicationInfo(String(await c.info('replication')));
+        return r?.role === 'master' && r.replicas.filter((x) => x.state === 'online').length >= shard.instances.length - 1;
       }, { timeoutMs: 500 }).catch(() => false),
     { timeoutMs: 30_000, intervalMs: 50, what: `shard ${shard.name}: master ${shard.master} with ${shard.instances.length - 1} replicas online` },
   );
@@ -53,16 +53,19 @@ export async function sentinelMonitor(topo: Topology, shard: string, master: str
   const s = topo.sentinel;
   const { host, port } = mustParseAddress(master);
   const failures: string[] = [];
+  // Who monitors it already: the one sentinel query; "not monitored" is an answer here, not a failure.
+  const reports = await querySentinels(s.instances, [shard], password, 2000);
   await Promise.all(
-    s.instances.map((addr) =>
-      withClient(addr, password, async (c) => {
-        const known = await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard);
-        if (known === null) await c.call('SENTINEL', 'MONITOR', shard, host, String(port), String(s.quorum));
+    reports.map((r) => {
+      const a = answerOf(r, shard);
+      if (!a.ok && a.failure.kind !== 'not-monitored') return void failures.push(`${r.sentinel}: ${describeFailure(a.failure)}`);
+      return withClient(r.sentinel, password, async (c) => {
+        if (!a.ok) await c.call('SENTINEL', 'MONITOR', shard, host, String(port), String(s.quorum));
         await c.call('SENTINEL', 'SET', shard, 'down-after-milliseconds', String(s.downAfterMilliseconds), 'failover-timeout', String(s.failoverTimeout), 'parallel-syncs', String(s.parallelSyncs));
         if (password !== null) await c.call('SENTINEL', 'SET', shard, 'auth-pass', password);
-        await tuneSentinel(addr, password, topo);
-      }, { timeoutMs: 2000 }).catch((e) => failures.push(`${addr}: ${(e as Error).message}`)),
-    ),
+        await tuneSentinel(r.sentinel, password, topo);
+      }, { timeoutMs: 2000 }).catch((e) => failures.push(`${r.sentinel}: ${(e as Error).message}`));
+    }),
   );
   if (failures.length > 0) throw new TransientError(`SENTINEL MONITOR ${shard} failed on ${failures.join('; ')}`);
 }
@@ -70,13 +73,15 @@ export async function sentinelMonitor(topo: Topology, shard: string, master: str
 /** SENTINEL REMOVE on every sentinel (idempotent). */
 export async function sentinelRemove(topo: Topology, shard: string, password: string | null): Promise<string[]> {
   const failures: string[] = [];
+  const reports = await querySentinels(topo.sentinel.instances, [shard], password, 2000);
   await Promise.all(
-    topo.sentinel.instances.map((addr) =>
-      withClient(addr, password, async (c) => {
-        const known = await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', shard);
-        if (known !== null) await c.call('SENTINEL', 'REMOVE', shard);
-      }, { timeoutMs: 2000 }).catch((e) => failures.push(`${addr}: ${(e as Error).message}`)),
-    ),
+    reports.map((r) => {
+      const a = answerOf(r, shard);
+      if (!a.ok) return void (a.failure.kind === 'not-monitored' || failures.push(`${r.sentinel}: ${describeFailure(a.failure)}`));
+      return withClient(r.sentinel, password, (c) => c.call('SENTINEL', 'REMOVE', shard), { timeoutMs: 2000 }).catch((e) =>
+        failures.push(`${r.sentinel}: ${(e as Error).message}`),
+      );
+    }),
   );
   return failures;
 }

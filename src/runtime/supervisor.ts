@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, rmSync } from 'node:fs';
 import { atomicWriteFile } from './atomic-write.js';
+import { stopPid } from './stop.js';
 
 export interface SupervisorOptions {
   /** argv of the supervised program. */
@@ -45,10 +46,12 @@ export function runSupervisor(opts: SupervisorOptions): void {
   };
   const stop = () => {
     stopping = true;
-    if (child === null) return finish();
-    child.kill('SIGTERM');
-    // The agent exits promptly on SIGTERM; if it hangs, it must not keep the supervisor around forever.
-    setTimeout(() => child?.kill('SIGKILL'), 5000).unref();
+    const c = child;
+    if (c === null || c.pid === undefined) return finish();
+    // The agent exits promptly on SIGTERM; one that hangs is SIGKILLed by the one bounded stop, and must not keep
+    // the supervisor around forever either way.
+    const exited = new Promise((r) => c.once('exit', r));
+    void stopPid(c.pid, { graceMs: 5000, exited }).then(finish, finish);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSentinelConf, sentinelConfMasters } from '../../src/runtime/index.js';
+import { latestRecorded, parseSentinelConf } from '../../src/engine/index.js';
+import { sentinelConfMasters } from '../../src/runtime/index.js';
 import { DEFAULT_DESCRIPTION, fromObject, sentinelPaths } from '../../src/topology/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-unit-sentinel-conf-'));
@@ -38,5 +39,14 @@ describe('the masters the sentinels recorded in their own files', () => {
       writeFileSync(conf, files[i]!);
     });
     expect(sentinelConfMasters(topo)).toEqual({ s1: '127.0.0.1:6667', s2: '127.0.0.1:7666' });
+  });
+});
+
+describe('latestRecorded (what sentinel.conf files record; not an election)', () => {
+  it('the highest epoch wins however few files name it; at one epoch the most files; a tie names nothing', () => {
+    expect(latestRecorded([{ addr: 'a', epoch: 1 }, { addr: 'a', epoch: 1 }, { addr: 'b', epoch: 2 }])).toBe('b');
+    expect(latestRecorded([{ addr: 'a', epoch: 2 }, { addr: 'a', epoch: 2 }, { addr: 'b', epoch: 2 }])).toBe('a');
+    expect(latestRecorded([{ addr: 'a', epoch: 2 }, { addr: 'b', epoch: 2 }])).toBeNull();
+    expect(latestRecorded([])).toBeNull();
   });
 });
