@@ -56,7 +56,7 @@ export class Agent {
     opts: AgentOptions,
   ) {
     const password = opts.password;
-    const events = (this.events = opts.events ?? fileEventSink(agentPaths(topo.stateDir).events));
+    const events = (this.events = opts.events ?? fileEventSink(agentPaths(topo.proxyDir).events));
     // Mode haproxy never restarts nutcracker to apply anything, but keeps it (and HAProxy) running.
     const supervises = topo.agent.apply === 'supervise' || (topo.agent.apply === 'haproxy' && process.env[UNDER_SYSTEMD_ENV] !== '1');
     this.proxy = supervises ? new ProxySupervisor(topo) : null;
@@ -171,7 +171,7 @@ export class Agent {
 /** The pass count, for operators (is it still reconciling?) and tests (wait N passes, not a fixed time). */
 function notePass(topo: Topology, passes: number): void {
   try {
-    writeFileSync(agentPaths(topo.stateDir).passes, `${passes}\n`);
+    writeFileSync(agentPaths(topo.proxyDir).passes, `${passes}\n`);
   } catch {
     /* a full disk must not stop reconciling */
   }

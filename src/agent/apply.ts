@@ -85,8 +85,8 @@ export class ConfigApplier {
 
   /** The file this mode writes. */
   targetPath(): string {
-    if (this.mode === 'haproxy') return haproxyPaths(this.topo.stateDir).conf;
-    return this.mode === 'staging' ? this.topo.stagingFile : proxyPaths(this.topo.stateDir).conf;
+    if (this.mode === 'haproxy') return haproxyPaths(this.topo.proxyDir).conf;
+    return this.mode === 'staging' ? this.topo.stagingFile : proxyPaths(this.topo.proxyDir).conf;
   }
 
   /** The address of each shard in a config text of this mode. */
@@ -107,7 +107,7 @@ export class ConfigApplier {
   /** Staging mode reads its own staging file once it exists; before that, the config `up` rendered. */
   private basePath(): string {
     const t = this.targetPath();
-    return this.mode === 'staging' && !existsSync(t) ? proxyPaths(this.topo.stateDir).conf : t;
+    return this.mode === 'staging' && !existsSync(t) ? proxyPaths(this.topo.proxyDir).conf : t;
   }
 
   /** nutcracker -t on exactly this text, cached: a config checked once is not checked again. */
@@ -123,7 +123,7 @@ export class ConfigApplier {
     const running = this.checking.get(sha);
     if (running) return running;
     const run = (async () => {
-      const dir = agentPaths(this.topo.stateDir).dir;
+      const dir = agentPaths(this.topo.proxyDir).dir;
       mkdirSync(dir, { recursive: true });
       const tmp = join(dir, `.check-${process.pid}-${sha.slice(0, 12)}-${++this.checkSeq}.yml`);
       try {
@@ -249,7 +249,7 @@ export class ConfigApplier {
    */
   exclusive<T>(fn: () => Promise<T>, lockTimeoutMs = 3000): Promise<T> {
     return this.serial(async () => {
-      const lock = await ApplyLock.acquire(join(agentPaths(this.topo.stateDir).dir, 'apply.lock'), lockTimeoutMs);
+      const lock = await ApplyLock.acquire(join(agentPaths(this.topo.proxyDir).dir, 'apply.lock'), lockTimeoutMs);
       try {
         return await fn();
       } finally {
@@ -272,7 +272,7 @@ export class ConfigApplier {
       const t0 = performance.now();
       let lock: ApplyLock;
       try {
-        lock = await ApplyLock.acquire(join(agentPaths(this.topo.stateDir).dir, 'apply.lock'), opts.lockTimeoutMs ?? 3000);
+        lock = await ApplyLock.acquire(join(agentPaths(this.topo.proxyDir).dir, 'apply.lock'), opts.lockTimeoutMs ?? 3000);
       } catch (e) {
         return { ok: false, stage: 'lock', error: e as Error };
       }
@@ -392,7 +392,7 @@ export class ConfigApplier {
    */
   private async switchHaproxy(wanted: Record<string, string>): Promise<void> {
     const live = await this.liveBackends();
-    if (live === null) throw new TransientError(`haproxy does not answer on ${haproxyPaths(this.topo.stateDir).socket}; the file holds the new masters, so a restarted haproxy starts on them`);
+    if (live === null) throw new TransientError(`haproxy does not answer on ${haproxyPaths(this.topo.proxyDir).socket}; the file holds the new masters, so a restarted haproxy starts on them`);
     for (const [shard, addr] of Object.entries(wanted)) {
       if (live[shard] !== addr) await switchBackend(this.topo, shard, addr);
     }
@@ -400,7 +400,7 @@ export class ConfigApplier {
 
   /** Where the sha256 of the last config that took effect (exec command succeeded, nutcracker restarted) is kept. */
   private get activatedPath(): string {
-    return join(agentPaths(this.topo.stateDir).dir, 'activated.sha');
+    return join(agentPaths(this.topo.proxyDir).dir, 'activated.sha');
   }
 
   /**

@@ -1,5 +1,6 @@
 import { CheckFailedError, EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import type { Topology } from '../topology/index.js';
+import { allProxies, proxyView, type Topology } from '../topology/index.js';
+import { localParts } from '../runtime/index.js';
 import { ConfigApplier } from './apply.js';
 import type { EventSink } from './events.js';
 import { ProxySupervisor } from './proxy.js';
@@ -115,4 +116,15 @@ export async function runNotify(topo: Topology, args: NotifyArgs, password: stri
   }
   events.emit('config-applied', { path: 'notify', file: r.path, mode: topo.agent.apply, changed: r.changed, changes: [{ shard: shard.name, from: base.servers[shard.name] ?? null, to: args.to }], restart: r.restart, role: args.role });
   return { shard: shard.name, to: args.to, changed: r.changed, file: r.path };
+}
+
+/**
+ * The proxies a notify on this host switches, each as a view of the description: the one proxy, or with several
+ * every proxy on this host (Sentinel runs the script on its own host; each proxy's agent follows in any case).
+ */
+export function notifyTargets(topo: Topology): Topology[] {
+  if (allProxies(topo).length === 1) return [topo];
+  const here = localParts(topo).proxies;
+  if (here.length === 0) throw new InvalidInputError(`none of the proxies of ${topo.file ?? 'the description'} runs on this host (${allProxies(topo).map((p) => p.listen).join(', ')})`);
+  return here.map((p) => proxyView(topo, p));
 }

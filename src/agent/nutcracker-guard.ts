@@ -20,7 +20,7 @@ export class NutcrackerFileGuard {
   ) {}
 
   private get path(): string {
-    return proxyPaths(this.topo.stateDir).conf;
+    return proxyPaths(this.topo.proxyDir).conf;
   }
 
   /** Why `text` must not be started on, or null. */

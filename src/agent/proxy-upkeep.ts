@@ -65,7 +65,7 @@ export class ProxyUpkeep {
   }
 
   private haproxyPid(): number | null {
-    return ourPid(haproxyPaths(this.d.topo.stateDir).pid, this.d.topo.stateDir);
+    return ourPid(haproxyPaths(this.d.topo.proxyDir).pid, this.d.topo.stateDir);
   }
 
   /** Supervise mode, nothing to switch: nutcracker must be running, on the config file as it is now. */
@@ -135,7 +135,7 @@ export class ProxyUpkeep {
     await this.nutGuard.prime();
     if (proxy.current() !== null || this.nutcrackerFailures.holdingOff) return;
     if (this.nutcrackerFailures.count === 0) events.emit('proxy-down', { pid: null, why: 'not running' });
-    const conf = proxyPaths(topo.stateDir).conf;
+    const conf = proxyPaths(topo.proxyDir).conf;
     try {
       const started = await applier.exclusive(async () => {
         if (proxy.current() !== null) return null;

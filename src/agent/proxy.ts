@@ -32,10 +32,10 @@ export class ProxySupervisor {
   /** The PID of the running nutcracker of this state dir, re-read from its pid file (notify may have replaced it). */
   current(): number | null {
     if (this.pid !== null && isAlive(this.pid)) {
-      const filed = readPidFile(proxyPaths(this.topo.stateDir).pid);
+      const filed = readPidFile(proxyPaths(this.topo.proxyDir).pid);
       if (filed === null || filed === this.pid) return this.pid;
     }
-    const adopted = ourPid(proxyPaths(this.topo.stateDir).pid, this.topo.stateDir);
+    const adopted = ourPid(proxyPaths(this.topo.proxyDir).pid, this.topo.stateDir);
     if (adopted !== this.pid) this.child = null;
     this.pid = adopted;
     return adopted;

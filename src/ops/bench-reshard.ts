@@ -119,7 +119,7 @@ async function loadMixed(topo: Topology, n: number, log: (l: string) => void): P
   const proxy = proxyClient(topo);
   await proxy.connect();
   // nutcracker 0.5.0 does not forward stream commands: streams go straight to their owner.
-  const yml = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  const yml = readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8');
   const place = placement(yml, yml, topo.proxy.name);
   const masters = Object.fromEntries(topo.shards.map((s) => [s.name, redisClient(s.master, null, { timeoutMs: 10_000 })]));
   const expireAt = Date.now() + 3_600_000;

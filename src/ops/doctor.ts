@@ -151,14 +151,12 @@ async function checkPorts(topo: Topology, host: string | undefined): Promise<Doc
   const ports: PortToCheck[] = [
     ...parts.redis.map((addr) => ({ addr, role: 'redis', pidFile: redisPaths(topo.stateDir, addr).pid })),
     ...parts.sentinels.map((addr) => ({ addr, role: 'sentinel', pidFile: sentinelPaths(topo.stateDir, addr).pid })),
-    ...(parts.proxy
-      ? [
-          { addr: topo.proxy.listen, role: 'proxy', pidFile: proxyPaths(topo.stateDir).pid },
-          { addr: topo.proxy.stats, role: 'proxy stats', pidFile: proxyPaths(topo.stateDir).pid },
-        ]
-      : []),
-    ...(parts.proxy && topo.agent.apply === 'haproxy'
-      ? Object.entries(topo.haproxyFrontends).map(([shard, addr]) => ({ addr, role: `haproxy frontend ${shard}`, pidFile: haproxyPaths(topo.stateDir).pid }))
+    ...parts.proxies.flatMap((p) => [
+      { addr: p.listen, role: 'proxy', pidFile: proxyPaths(p.dir).pid },
+      { addr: p.stats, role: 'proxy stats', pidFile: proxyPaths(p.dir).pid },
+    ]),
+    ...(topo.agent.apply === 'haproxy'
+      ? parts.proxies.flatMap((p) => Object.entries(p.frontends).map(([shard, addr]) => ({ addr, role: `haproxy frontend ${shard}`, pidFile: haproxyPaths(p.dir).pid })))
       : []),
   ];
   if (ports.length === 0) {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ringDifferences } from '../render/index.js';
 import { localParts, withClient } from '../runtime/index.js';
-import { proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { proxyPaths, proxyView, readPassword, type Topology } from '../topology/index.js';
 
 export interface Drift {
   /** The description's field: "sentinel.downAfterMilliseconds". */
@@ -90,13 +90,13 @@ export async function findDrift(topo: Topology, opts: { host?: string; timeoutMs
       });
     }),
   );
-  if (localParts(topo, opts.host).proxy) out.push(...proxyDrift(topo));
+  for (const p of localParts(topo, opts.host).proxies) out.push(...proxyDrift(proxyView(topo, p)));
   const rank = (d: Drift) => `${d.field}\u0000${d.where}`;
   return out.sort((a, b) => (rank(a) < rank(b) ? -1 : 1));
 }
 
 function proxyDrift(topo: Topology): Drift[] {
-  const conf = proxyPaths(topo.stateDir).conf;
+  const conf = proxyPaths(topo.proxyDir).conf;
   let pool: Record<string, unknown>;
   const placement: Drift[] = [];
   try {

@@ -84,13 +84,13 @@ export async function proxyServers(topo: Topology): Promise<Record<string, strin
       return Object.fromEntries(Object.entries(await readBackends(topo)).filter(([, b]) => !b.maint).map(([k, b]) => [k, b.addr]));
     } catch {
       try {
-        return readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+        return readHaproxyServers(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
       } catch {
         return {};
       }
     }
   }
-  const conf = proxyPaths(topo.stateDir).conf;
+  const conf = proxyPaths(topo.proxyDir).conf;
   try {
     return Object.fromEntries(readPoolServers(readFileSync(conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
   } catch {
@@ -194,7 +194,7 @@ export interface AgentTimings {
 /** Where the agent's events file ends now: events after a kill are read from here on. */
 export function eventsOffset(topo: Topology): number {
   try {
-    return statSync(agentPaths(topo.stateDir).events).size;
+    return statSync(agentPaths(topo.proxyDir).events).size;
   } catch {
     return 0;
   }
@@ -202,7 +202,7 @@ export function eventsOffset(topo: Topology): number {
 
 /** The agent's events written since `offset`, parsed; lines that are not JSON are skipped. */
 export function readAgentEvents(topo: Topology, offset: number): Array<Record<string, unknown>> {
-  const file = agentPaths(topo.stateDir).events;
+  const file = agentPaths(topo.proxyDir).events;
   if (!existsSync(file)) return [];
   const text = readFileSync(file).subarray(offset).toString('utf8');
   const out: Array<Record<string, unknown>> = [];

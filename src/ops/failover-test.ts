@@ -76,7 +76,7 @@ async function preflight(topo: Topology, password: string | null): Promise<void>
   if (remote.length > 0) {
     throw new InvalidInputError(`failover-test kills instances by PID, so every instance must run on this host; ${remote.join(', ')} do not`);
   }
-  if ((topo.agent.apply === 'supervise' || topo.agent.apply === 'haproxy') && ourPid(agentPaths(topo.stateDir).pid, topo.stateDir) === null) {
+  if ((topo.agent.apply === 'supervise' || topo.agent.apply === 'haproxy') && ourPid(agentPaths(topo.proxyDir).pid, topo.stateDir) === null) {
     throw new EnvironmentError('the agent is not running, so the proxy would never follow a failover; start the stack with `redis-shard up`');
   }
   const why = await unhealthyReason(topo, password);
@@ -142,7 +142,7 @@ export async function runFailoverTest(topo: Topology, opts: FailoverTestOptions 
           },
         });
       } catch (e) {
-        emit({ type: 'case-failed', n, error: errorMessage(e), sentinels: await sentinelLines(topo, password), eventsFile: agentPaths(topo.stateDir).events });
+        emit({ type: 'case-failed', n, error: errorMessage(e), sentinels: await sentinelLines(topo, password), eventsFile: agentPaths(topo.proxyDir).events });
         cases.push({ n, ok: false });
         await restart(topo, victims).then(emit, (err: unknown) => emit({ type: 'restart-failed', error: errorMessage(err) }));
         break;

@@ -24,7 +24,7 @@ export interface HaproxyObservation {
 /** null unless this deployment uses apply mode "haproxy" and the proxy runs on this host. */
 export async function observeHaproxy(topo: Topology, proxyLocal: boolean): Promise<HaproxyObservation | null> {
   if (topo.agent.apply !== 'haproxy' || !proxyLocal) return null;
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   const read = <T>(path: string, parse: (t: string) => T, empty: T): T => {
     try {
       return existsSync(path) ? parse(readFileSync(path, 'utf8')) : empty;
@@ -38,7 +38,7 @@ export async function observeHaproxy(topo: Topology, proxyLocal: boolean): Promi
     frontends: topo.haproxyFrontends,
     backends: null,
     file: read(p.conf, readHaproxyServers, {}),
-    nutcracker: read(proxyPaths(topo.stateDir).conf, (t) => Object.fromEntries(readPoolServers(t, topo.proxy.name).map((s) => [s.name, s.addr])), {}),
+    nutcracker: read(proxyPaths(topo.proxyDir).conf, (t) => Object.fromEntries(readPoolServers(t, topo.proxy.name).map((s) => [s.name, s.addr])), {}),
   };
   try {
     out.backends = await readBackends(topo);

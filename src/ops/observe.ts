@@ -32,8 +32,8 @@ export function startAgentHttp(topo: Topology, base: EventSink, opts: { rebindMs
     sentinelCount: topo.sentinel.instances.length,
     stats: topo.proxy.stats,
     pool: topo.proxy.name,
-    proxyLog: localParts(topo).proxy ? proxyPaths(topo.stateDir).log : null,
-    eventsFile: agentPaths(topo.stateDir).events,
+    proxyLog: localParts(topo).proxy ? proxyPaths(topo.proxyDir).log : null,
+    eventsFile: agentPaths(topo.proxyDir).events,
     snapshot: () => collectStatus(topo, { timeoutMs: 500 }),
   });
   const server = new ObserveServer(observer, { listen: spec.listen, token });

@@ -8,12 +8,12 @@ import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDep
 import {
   acquireStackLock, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, restartHaproxy,
 } from '../runtime/index.js';
-import { agentPaths, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 
 let checkSeq = 0;
 /** nutcracker -t on a text (a temp file beside the agent's, removed after). */
 async function checkNutcrackerText(topo: Topology, text: string): Promise<{ ok: true } | { ok: false; error: string }> {
-  const dir = agentPaths(topo.stateDir).dir;
+  const dir = agentPaths(topo.proxyDir).dir;
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.reshard-check-${process.pid}-${++checkSeq}.yml`);
   atomicWriteFile(tmp, text, { mode: 0o600 });
@@ -26,7 +26,7 @@ async function checkNutcrackerText(topo: Topology, text: string): Promise<{ ok: 
 
 /** haproxy -c on a text (a temp file beside haproxy.cfg, removed after): null when good, else the reason. */
 async function checkHaproxyText(topo: Topology, text: string): Promise<string | null> {
-  const tmp = join(haproxyPaths(topo.stateDir).dir, `.reshard-check-${process.pid}-${++checkSeq}.cfg`);
+  const tmp = join(haproxyPaths(topo.proxyDir).dir, `.reshard-check-${process.pid}-${++checkSeq}.cfg`);
   atomicWriteFile(tmp, text, { mode: 0o600 });
   try {
     const r = await checkHaproxyConf(tmp);
@@ -45,16 +45,16 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
   const applier = new ConfigApplier(topo, password, proxy);
   const liveYml = (): string => {
     // Staging mode: the staging file is what the installer applies next, so it is the live ring's source.
-    const path = topo.agent.apply === 'staging' ? topo.stagingFile : proxyPaths(topo.stateDir).conf;
+    const path = topo.agent.apply === 'staging' ? topo.stagingFile : proxyPaths(topo.proxyDir).conf;
     try {
       return readFileSync(path, 'utf8');
     } catch {
-      return readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+      return readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8');
     }
   };
   const servers = (text: string): Record<string, string> => Object.fromEntries(readPoolServers(text, topo.proxy.name).map((s) => [s.name, s.addr]));
   // haproxy.cfg is written before each runtime switch, under the apply lock: read under it, it is where HAProxy sends.
-  const haproxyServers = (): Record<string, string> => readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+  const haproxyServers = (): Record<string, string> => readHaproxyServers(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
   const liveMasters = (text: string): Record<string, string> => {
     const s = servers(text);
     if (!haproxyMode) return s;
@@ -71,7 +71,7 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
       const current = haproxyServers();
       const masters: Record<string, string> = {};
       for (const s of topo.shards) masters[s.name] = current[s.name] ?? added[s.name] ?? s.master;
-      const running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+      const running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
       const frontendsDiffer =
         Object.keys(running).length !== topo.shards.length || topo.shards.some((s) => running[s.name] !== topo.haproxyFrontends[s.name]);
       // HAProxy's new config is rendered and checked (haproxy -c, ~250 ms) before `fn` pauses the sources: inside
@@ -86,7 +86,7 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
       const t0 = performance.now();
       await proxy!.stop();
       const t1 = performance.now();
-      const conf = proxyPaths(topo.stateDir).conf;
+      const conf = proxyPaths(topo.proxyDir).conf;
       if (text !== null) atomicWriteFile(conf, text, { mode: password !== null ? 0o600 : 0o644 });
       const t2 = performance.now();
       if (haproxyText !== null) await restartHaproxy(topo, haproxyText, { checked: true });
@@ -126,7 +126,22 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
   };
 }
 
+/**
+ * The cut switches one proxy (topo.proxy's nutcracker, HAProxy and agent): with several, the others would keep
+ * the old ring and serve keys from the shards they left. Refused until the cut switches every proxy.
+ */
+export function refuseSeveralProxies(topo: Topology): void {
+  const all = allProxies(topo);
+  if (all.length > 1) {
+    throw new InvalidInputError(
+      `${topo.file ?? 'the description'}: proxies lists ${all.length} proxies (${all.map((p) => p.listen).join(', ')}); reshard's cut switches one proxy only, ` +
+        'and the others would keep serving the old ring, so reshard refuses several proxies for now; nothing was changed',
+    );
+  }
+}
+
 export async function reshardPlan(topo: Topology, rate: number | null): Promise<ReshardPlan> {
+  refuseSeveralProxies(topo);
   const moved = movedFrontends(topo);
   if (moved !== null) throw new InvalidInputError(moved);
   return planReshard(reshardDeps(topo, () => {}), { rate });
@@ -151,7 +166,7 @@ export function movedFrontends(topo: Topology): string | null {
   if (topo.agent.apply !== 'haproxy') return null;
   let running: Record<string, string>;
   try {
-    running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+    running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
   } catch {
     return null;
   }
@@ -168,12 +183,14 @@ export async function reshardRun(
   topo: Topology,
   opts: { rate: number | null; emit: (e: ReshardEvent) => void; confirm?: (p: ReshardPlan) => Promise<boolean> },
 ) {
+  refuseSeveralProxies(topo);
   const moved = movedFrontends(topo);
   if (moved !== null) throw new InvalidInputError(moved);
   return locked(topo, () => startReshard(reshardDeps(topo, opts.emit), { rate: opts.rate, ...(opts.confirm ? { confirm: opts.confirm } : {}) }));
 }
 
 export async function reshardResume(topo: Topology, emit: (e: ReshardEvent) => void) {
+  refuseSeveralProxies(topo);
   return locked(topo, () => resumeReshard(reshardDeps(topo, emit)));
 }
 

@@ -96,7 +96,7 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
     proxyConfig: readProxyConfig(topo),
     haproxy: await observeHaproxy(topo, proxyLocal),
     proxyLocal,
-    agentPid: ourPid(agentPaths(topo.stateDir).pid, topo.stateDir),
+    agentPid: ourPid(agentPaths(topo.proxyDir).pid, topo.stateDir),
     predictedShare,
     ...(localParts(topo, opts.host).proxy ? { rejections: readProxyRejections(topo, opts.rejectionsWindowMs ?? 15 * 60_000) } : {}),
   };
@@ -104,7 +104,7 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
 
 function readProxyRejections(topo: Topology, windowMs: number): Observations['rejections'] {
   try {
-    return { windowMs, found: readRejections(proxyPaths(topo.stateDir).log, { windowMs }) };
+    return { windowMs, found: readRejections(proxyPaths(topo.proxyDir).log, { windowMs }) };
   } catch {
     // An unreadable log costs this line of the report, not the report.
     return { windowMs, found: null };
@@ -180,7 +180,7 @@ async function observeProxy(
 }
 
 function readProxyConfig(topo: Topology): ProxyConfigObservation {
-  const file = proxyPaths(topo.stateDir).conf;
+  const file = proxyPaths(topo.proxyDir).conf;
   if (!existsSync(file)) return { state: 'absent', file };
   try {
     const servers = readPoolServers(readFileSync(file, 'utf8'), topo.proxy.name);

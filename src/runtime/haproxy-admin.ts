@@ -68,7 +68,7 @@ export function parseServersState(text: string): Map<string, Map<string, Backend
 }
 
 function socketOf(topo: Topology): string {
-  return haproxyPaths(topo.stateDir).socket;
+  return haproxyPaths(topo.proxyDir).socket;
 }
 
 /** Each shard's backend server as HAProxy has it now. Throws when HAProxy does not answer. */

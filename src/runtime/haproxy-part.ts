@@ -25,7 +25,7 @@ export async function startHaproxyPart(topo: Topology, masters: Record<string, s
  * gets its addresses edited; names, weights and every other key stay, so no key moves.
  */
 export function alignNutcrackerTargets(topo: Topology, masters: Record<string, string>): void {
-  const conf = proxyPaths(topo.stateDir).conf;
+  const conf = proxyPaths(topo.proxyDir).conf;
   if (!existsSync(conf)) return;
   const text = readFileSync(conf, 'utf8');
   let servers: Record<string, string>;
@@ -69,7 +69,7 @@ export function readHaproxyFrontends(cfg: string): Record<string, string> {
 export function haproxyFrontendsMoved(topo: Topology): string | null {
   let cfg: string;
   try {
-    cfg = readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8');
+    cfg = readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8');
   } catch {
     return null;
   }

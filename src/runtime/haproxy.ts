@@ -29,7 +29,7 @@ export function openFilesLimit(): number {
 
 /** haproxy.cfg for these masters, with this host's admin socket and fd limit. */
 export function haproxyConfig(topo: Topology, masters: Record<string, string>, fdLimit = openFilesLimit()): string {
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   if (p.socket.length > MAX_SOCKET_PATH) {
     throw new EnvironmentError(`${p.socket}: too long for a unix socket (${p.socket.length} > ${MAX_SOCKET_PATH} bytes); use a shorter stateDir`);
   }
@@ -41,7 +41,7 @@ export function haproxyConfig(topo: Topology, masters: Record<string, string>, f
  * changes live in memory only, so whatever (re)starts it writes the current masters into its file first.
  */
 export function writeHaproxyConfig(topo: Topology, masters: Record<string, string>): string {
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   const text = haproxyConfig(topo, masters);
   atomicWriteFile(p.conf, text, { mode: 0o600 });
   return p.conf;
@@ -64,7 +64,7 @@ export async function checkHaproxyConf(path: string): Promise<{ ok: true } | { o
  * stays in the state dir's process group like the other engines), and waits for every frontend to accept.
  */
 export async function spawnHaproxy(topo: Topology): Promise<Spawned> {
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   return spawnDetached({
     bin: requireBinary('haproxy'),
     args: ['-db', '-f', p.conf],
@@ -76,7 +76,7 @@ export async function spawnHaproxy(topo: Topology): Promise<Spawned> {
 }
 
 export async function waitHaproxyListening(topo: Topology, spawned: Spawned, timeoutMs = 10_000): Promise<void> {
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   for (const addr of Object.values(topo.haproxyFrontends)) {
     const { host, port } = mustParseAddress(addr);
     await waitFor(() => portAccepts(host, port), {
@@ -101,7 +101,7 @@ export async function startHaproxy(
   opts: { checked?: boolean } = {},
 ): Promise<{ pid: number; startMs: number; servers: Record<string, string> }> {
   const t0 = performance.now();
-  const p = haproxyPaths(topo.stateDir);
+  const p = haproxyPaths(topo.proxyDir);
   if (text !== null) atomicWriteFile(p.conf, text, { mode: 0o600 });
   for (const addr of Object.values(topo.haproxyFrontends)) {
     const { host, port } = mustParseAddress(addr);
@@ -127,7 +127,7 @@ export async function restartHaproxy(
   text: string,
   opts: { checked?: boolean } = {},
 ): Promise<{ pid: number; startMs: number; servers: Record<string, string> }> {
-  const pid = ourPid(haproxyPaths(topo.stateDir).pid, topo.stateDir);
+  const pid = ourPid(haproxyPaths(topo.proxyDir).pid, topo.stateDir);
   if (pid !== null) await stopPid(pid, { graceMs: 2000 });
   return startHaproxy(topo, text, opts);
 }

@@ -1,6 +1,6 @@
 import { networkInterfaces, hostname } from 'node:os';
 import { InvalidInputError } from '../errors.js';
-import { mustParseAddress, type Topology } from '../topology/index.js';
+import { allProxies, mustParseAddress, proxiesOn, type ProxyInstance, type Topology } from '../topology/index.js';
 
 /** The parts of a deployment that run on one host. */
 export interface LocalParts {
@@ -8,7 +8,9 @@ export interface LocalParts {
   host: string | null;
   redis: string[];
   sentinels: string[];
-  /** Whether the proxy (and so the agent) runs here. */
+  /** The proxies (each with its HAProxy and agent) that run here. */
+  proxies: ProxyInstance[];
+  /** Whether any proxy runs here. */
   proxy: boolean;
 }
 
@@ -22,7 +24,7 @@ export function allHosts(topo: Topology): string[] {
   const addrs = [
     ...topo.shards.flatMap((s) => s.instances),
     ...topo.sentinel.instances,
-    topo.proxy.listen,
+    ...allProxies(topo).map((p) => p.listen),
   ];
   return [...new Set(addrs.map((a) => mustParseAddress(a).host))];
 }
@@ -44,10 +46,12 @@ export function localParts(topo: Topology, host?: string): LocalParts {
     mine = (h) => local.has(h) || h.startsWith('127.');
   }
   const on = (a: string) => mine(mustParseAddress(a).host);
+  const proxies = proxiesOn(topo, mine);
   return {
     host: host ?? null,
     redis: topo.shards.flatMap((s) => s.instances).filter(on),
     sentinels: topo.sentinel.instances.filter(on),
-    proxy: on(topo.proxy.listen),
+    proxies,
+    proxy: proxies.length > 0,
   };
 }

@@ -18,7 +18,7 @@ export async function currentMasters(
   const source: Record<string, MasterSource> = {};
   const reports = await querySentinels(topo.sentinel.instances, topo.shards.map((s) => s.name), password, 300);
   let proxyServers: Record<string, string> = {};
-  const conf = proxyPaths(topo.stateDir).conf;
+  const conf = proxyPaths(topo.proxyDir).conf;
   if (existsSync(conf)) {
     try {
       proxyServers = Object.fromEntries(readPoolServers(readFileSync(conf, 'utf8'), topo.proxy.name).map((s) => [s.name, s.addr]));
@@ -27,7 +27,7 @@ export async function currentMasters(
     }
   }
   // In apply mode "haproxy" nutcracker points at HAProxy's frontends; the masters are HAProxy's servers.
-  const hcfg = haproxyPaths(topo.stateDir).conf;
+  const hcfg = haproxyPaths(topo.proxyDir).conf;
   if (existsSync(hcfg)) {
     try {
       const h = readHaproxyServers(readFileSync(hcfg, 'utf8'));

@@ -31,9 +31,9 @@ export async function checkNutcrackerConf(path: string): Promise<{ ok: true } | 
 }
 
 /** nutcracker's argv for a topology: stats bound where the description says (its default is every interface). */
-export function nutcrackerArgs(topo: Topology, confPath = proxyPaths(topo.stateDir).conf): string[] {
+export function nutcrackerArgs(topo: Topology, confPath = proxyPaths(topo.proxyDir).conf): string[] {
   const stats = mustParseAddress(topo.proxy.stats);
-  const p = proxyPaths(topo.stateDir);
+  const p = proxyPaths(topo.proxyDir);
   return ['-c', confPath, '-o', p.log, '-s', String(stats.port), '-a', stats.host, '-i', '1000'];
 }
 
@@ -49,7 +49,7 @@ export async function startNutcracker(topo: Topology): Promise<number> {
 
 /** Spawns nutcracker on the config file (not waited for); `env` is stamped into its environment (the agent's config sha). */
 export async function spawnNutcracker(topo: Topology, opts: { env?: Record<string, string> } = {}): Promise<Spawned> {
-  const p = proxyPaths(topo.stateDir);
+  const p = proxyPaths(topo.proxyDir);
   return spawnDetached({
     bin: requireBinary('nutcracker'),
     args: nutcrackerArgs(topo),
@@ -63,7 +63,7 @@ export async function spawnNutcracker(topo: Topology, opts: { env?: Record<strin
 
 export async function waitNutcrackerListening(topo: Topology, spawned: Spawned, timeoutMs = 10_000): Promise<void> {
   const { host, port } = mustParseAddress(topo.proxy.listen);
-  const p = proxyPaths(topo.stateDir);
+  const p = proxyPaths(topo.proxyDir);
   await waitFor(() => portAccepts(host, port), {
     timeoutMs,
     intervalMs: 2,

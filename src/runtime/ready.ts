@@ -55,7 +55,7 @@ export async function notReadyReason(topo: Topology, parts: LocalParts, password
     }, { timeoutMs: 500 });
     if (why) return why;
   }
-  if (parts.proxy && !(await answersPing(topo.proxy.listen, password))) return `proxy ${topo.proxy.listen} does not answer PING`;
+  for (const p of parts.proxies) if (!(await answersPing(p.listen, password))) return `proxy ${p.listen} does not answer PING`;
   return null;
 }
 

@@ -107,7 +107,7 @@ export async function stopShardInstances(topo: Topology, shard: ShardSpec): Prom
  * reshard does this after the cut: the agent follows failovers only of the shards it read at its start.
  */
 export async function restartAgentWorker(topo: Topology): Promise<boolean> {
-  const pid = ourPid(agentPaths(topo.stateDir).pid, topo.stateDir);
+  const pid = ourPid(agentPaths(topo.proxyDir).pid, topo.stateDir);
   if (pid === null) return false;
   await stopPid(pid, { graceMs: 5000 });
   return true;

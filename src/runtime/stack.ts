@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
 import { nutcrackerTargets, renderNutcrackerYml, renderRedisConf, renderSentinelConf, ringDifferences, sameRingYml } from '../render/index.js';
 import {
-  agentPaths, haproxyPaths, mustParseAddress, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology,
+  agentPaths, allProxies, haproxyPaths, mustParseAddress, proxyPaths, proxyView, readPassword, redisPaths, sentinelPaths,
+  type ProxyInstance, type Topology,
 } from '../topology/index.js';
 import { alignNutcrackerTargets, haproxyFrontendsMoved, startHaproxyPart } from './haproxy-part.js';
 import { atomicWriteFile } from './atomic-write.js';
@@ -26,9 +27,11 @@ import { canBind, waitFor } from './wait.js';
 export type PartKind = 'redis' | 'sentinel' | 'haproxy' | 'proxy' | 'agent';
 export interface Part {
   kind: PartKind;
-  /** host:port; 'agent'; for haproxy, its frontends. */
+  /** host:port; for the agent 'agent' (one proxy) or its proxy's listen address; for haproxy, its frontends. */
   addr: string;
   pidFile: string;
+  /** haproxy, proxy and agent parts: the proxy they belong to. */
+  proxy?: ProxyInstance;
 }
 
 export interface UpOptions {
@@ -57,14 +60,20 @@ export function partsOf(topo: Topology, parts: LocalParts, withAgent: boolean): 
     ...parts.redis.map((addr) => ({ kind: 'redis' as const, addr, pidFile: redisPaths(topo.stateDir, addr).pid })),
     ...parts.sentinels.map((addr) => ({ kind: 'sentinel' as const, addr, pidFile: sentinelPaths(topo.stateDir, addr).pid })),
   ];
-  if (parts.proxy) {
+  const several = allProxies(topo).length > 1;
+  for (const proxy of parts.proxies) {
     if (topo.agent.apply === 'haproxy') {
-      out.push({ kind: 'haproxy', addr: Object.values(topo.haproxyFrontends).join(','), pidFile: haproxyPaths(topo.stateDir).pid });
+      out.push({ kind: 'haproxy', addr: Object.values(proxy.frontends).join(','), pidFile: haproxyPaths(proxy.dir).pid, proxy });
     }
-    out.push({ kind: 'proxy', addr: topo.proxy.listen, pidFile: proxyPaths(topo.stateDir).pid });
-    if (withAgent) out.push({ kind: 'agent', addr: 'agent', pidFile: agentPaths(topo.stateDir).supervisorPid });
+    out.push({ kind: 'proxy', addr: proxy.listen, pidFile: proxyPaths(proxy.dir).pid, proxy });
+    if (withAgent) out.push({ kind: 'agent', addr: several ? proxy.listen : 'agent', pidFile: agentPaths(proxy.dir).supervisorPid, proxy });
   }
   return out;
+}
+
+/** The topology as the proxy of a haproxy/proxy/agent part sees it (paths, ports, frontends). */
+function viewOf(topo: Topology, part: Part): Topology {
+  return part.proxy === undefined ? topo : proxyView(topo, part.proxy);
 }
 
 /**
@@ -117,16 +126,16 @@ async function upLocked(
   const all = partsOf(topo, parts, opts.agent !== false);
   const alreadyRunning = all.filter((p) => ourPid(p.pidFile, topo.stateDir) !== null);
   const toStart = all.filter((p) => !alreadyRunning.includes(p));
-  if (alreadyRunning.some((p) => p.kind === 'haproxy')) {
-    const moved = haproxyFrontendsMoved(topo);
+  for (const part of alreadyRunning.filter((p) => p.kind === 'haproxy')) {
+    const moved = haproxyFrontendsMoved(viewOf(topo, part));
     if (moved !== null) {
       throw new InvalidInputError(
-        `${topo.file ?? '(default deployment)'}: proxy.haproxy.frontends changed while HAProxy runs (${moved}); ports change only while stopped: run down, then up; nothing was started`,
+        `${topo.file ?? '(default deployment)'}: ${part.proxy!.field}.haproxy.frontends changed while HAProxy runs (${moved}); ports change only while stopped: run down, then up; nothing was started`,
       );
     }
   }
   await checkPortsFree(topo, toStart);
-  if (toStart.some((p) => p.kind === 'proxy')) checkProxyRing(topo);
+  for (const part of toStart.filter((p) => p.kind === 'proxy')) checkProxyRing(viewOf(topo, part));
 
   const started: Array<Part & { pid: number }> = [];
   const rendered: string[] = [];
@@ -164,18 +173,20 @@ async function upLocked(
       }),
     );
     for (const part of toStart.filter((p) => p.kind === 'haproxy')) {
-      await startOne(part, () => startHaproxyPart(topo, masters), async () => {});
+      await startOne(part, () => startHaproxyPart(viewOf(topo, part), masters), async () => {});
     }
-    if (parts.proxy && toStart.some((p) => p.kind === 'proxy')) alignNutcrackerTargets(topo, masters);
+    for (const part of toStart.filter((p) => p.kind === 'proxy')) alignNutcrackerTargets(viewOf(topo, part), masters);
     for (const part of toStart.filter((p) => p.kind === 'proxy')) {
-      const paths = proxyPaths(topo.stateDir);
+      const view = viewOf(topo, part);
+      const paths = proxyPaths(view.proxyDir);
       const check = await checkNutcrackerConf(paths.conf);
       if (!check.ok) throw new InvalidInputError(`${paths.conf}: nutcracker rejects it: ${check.error}`);
-      await startOne(part, () => spawnNutcracker(topo), (s) => waitNutcrackerListening(topo, s));
+      await startOne(part, () => spawnNutcracker(view), (s) => waitNutcrackerListening(view, s));
     }
     for (const part of toStart.filter((p) => p.kind === 'agent')) {
-      await startOne(part, () => spawnAgent(topo), async (s) => {
-        const a = agentPaths(topo.stateDir);
+      const view = viewOf(topo, part);
+      await startOne(part, () => spawnAgent(view), async (s) => {
+        const a = agentPaths(view.proxyDir);
         await waitFor(() => ourPid(a.pid, topo.stateDir) !== null, {
           timeoutMs: 10_000,
           what: 'the agent to start',
@@ -227,7 +238,8 @@ export function renderMissingConfigs(topo: Topology, parts: Part[], masters: Rec
     } else if (part.kind === 'sentinel') {
       renderOnce(sentinelPaths(topo.stateDir, part.addr).conf, () => renderSentinelConf(topo, { addr: part.addr, masters, password }));
     } else if (part.kind === 'proxy') {
-      renderOnce(proxyPaths(topo.stateDir).conf, () => renderNutcrackerYml(topo, nutcrackerTargets(topo, masters), password));
+      const view = viewOf(topo, part);
+      renderOnce(proxyPaths(view.proxyDir).conf, () => renderNutcrackerYml(view, nutcrackerTargets(view, masters), password));
     }
   }
   return rendered;
@@ -258,13 +270,15 @@ async function waitPing(addr: string, password: string | null, s: Spawned, logFi
 }
 
 async function spawnAgent(topo: Topology): Promise<Spawned> {
-  const a = agentPaths(topo.stateDir);
+  const a = agentPaths(topo.proxyDir);
   // An agent whose supervisor died keeps running; a second one beside it would fight over the proxy.
   const orphan = ourPid(a.pid, topo.stateDir);
   if (orphan !== null) await stopPid(orphan, { graceMs: 5000 });
   const main = builtEntry('cli/main.js');
   const supervisor = builtEntry('runtime/supervisor-main.js');
-  const agentArgv = [process.execPath, main, ...(topo.file ? ['-c', topo.file] : []), 'agent'];
+  // With several proxies each has its own agent, told which one it keeps.
+  const which = allProxies(topo).length > 1 ? ['--proxy', topo.proxy.listen] : [];
+  const agentArgv = [process.execPath, main, ...(topo.file ? ['-c', topo.file] : []), 'agent', ...which];
   return spawnDetached({
     bin: process.execPath,
     args: [supervisor, a.pid, a.log, '--', ...agentArgv],
@@ -281,7 +295,7 @@ async function spawnAgent(topo: Topology): Promise<Spawned> {
  * from the wrong shard. Checked before anything starts.
  */
 function checkProxyRing(topo: Topology): void {
-  const conf = proxyPaths(topo.stateDir).conf;
+  const conf = proxyPaths(topo.proxyDir).conf;
   if (!existsSync(conf)) return;
   const text = readFileSync(conf, 'utf8');
   // A reshard in progress records the ring the proxy serves until (and from) its cut: that one is right then.
@@ -301,7 +315,7 @@ async function checkPortsFree(topo: Topology, parts: Part[]): Promise<void> {
   const taken: string[] = [];
   for (const p of parts) {
     const addrs =
-      p.kind === 'agent' ? [] : p.kind === 'proxy' ? [topo.proxy.listen, topo.proxy.stats] : p.kind === 'haproxy' ? Object.values(topo.haproxyFrontends) : [p.addr];
+      p.kind === 'agent' ? [] : p.kind === 'proxy' ? [p.proxy!.listen, p.proxy!.stats] : p.kind === 'haproxy' ? Object.values(p.proxy!.frontends) : [p.addr];
     for (const addr of addrs) {
       const { host, port } = mustParseAddress(addr);
       if (!(await canBind(host, port))) taken.push(`${addr} (${p.kind})`);
@@ -356,11 +370,12 @@ export async function down(topo: Topology, opts: DownOptions = {}): Promise<Down
 
 async function stopParts(topo: Topology, parts: LocalParts, log: (line: string) => void): Promise<Part[]> {
   const all = partsOf(topo, parts, true).reverse();
-  const a = agentPaths(topo.stateDir);
-  // The agent itself, in case its supervisor is gone.
-  if (parts.proxy) all.splice(1, 0, { kind: 'agent', addr: 'agent (worker)', pidFile: a.pid });
-  // An HAProxy left from an earlier apply mode is stopped all the same.
-  if (parts.proxy && !all.some((p) => p.kind === 'haproxy')) all.push({ kind: 'haproxy', addr: 'haproxy', pidFile: haproxyPaths(topo.stateDir).pid });
+  for (const proxy of parts.proxies) {
+    // The agent itself, in case its supervisor is gone.
+    all.push({ kind: 'agent', addr: `${all.find((p) => p.kind === 'agent' && p.proxy === proxy)!.addr} (worker)`, pidFile: agentPaths(proxy.dir).pid, proxy });
+    // An HAProxy left from an earlier apply mode is stopped all the same.
+    if (!all.some((p) => p.kind === 'haproxy' && p.proxy === proxy)) all.push({ kind: 'haproxy', addr: 'haproxy', pidFile: haproxyPaths(proxy.dir).pid, proxy });
+  }
   const stopped: Part[] = [];
   const byKind = (k: PartKind) => all.filter((p) => p.kind === k);
   // The supervisor stops its agent itself; the worker entry only catches an agent whose supervisor is gone.

@@ -57,7 +57,7 @@ export async function installStaged(topo: Topology, opts: InstallStagedOptions =
   let force = opts.force ?? false;
   for (let round = 0; round < 5; round++) {
     const staged = readStaged(topo.stagingFile);
-    const target = proxyPaths(topo.stateDir).conf;
+    const target = proxyPaths(topo.proxyDir).conf;
     const installed = readOrNull(target);
     if (installed === staged && !force) {
       if (result === null) {
@@ -221,7 +221,7 @@ async function restart(
     log(`restarted ${u}`);
     return { restarted: 'systemd', pid: null };
   }
-  const p = proxyPaths(topo.stateDir);
+  const p = proxyPaths(topo.proxyDir);
   const old = ourPid(p.pid, topo.stateDir);
   if (old === null) {
     log(`nutcracker is not running (no live pid in ${p.pid}); it will use the new config when started`);

@@ -9,7 +9,7 @@ import {
   acquireStackLock, allHosts, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary, writeStateMarker,
   type LocalParts,
 } from '../runtime/index.js';
-import { agentPaths, haproxyPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, haproxyPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import { isRoot, lookupAccount, systemctl, systemdRunning, type Account } from './system.js';
 import { MARKER, renderUnits, SERVICE_FD_LIMIT, unitNames, type UnitFile, type UnitOptions } from './units.js';
 
@@ -76,9 +76,12 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
   if (topo.file === null) {
     refuse('services install needs a description file (-c FILE): the units run `redis-shard -c FILE ...`; write one ready for services with `redis-shard init --services FILE`');
   }
-  const parts = check(() => localParts(topo, opts.host)) ?? { redis: [], sentinels: [], proxy: false, host: opts.host ?? null };
+  const parts = check(() => localParts(topo, opts.host)) ?? { redis: [], sentinels: [], proxies: [], proxy: false, host: opts.host ?? null };
   if (problems.length === 0 && parts.redis.length === 0 && parts.sentinels.length === 0 && !parts.proxy) {
     refuse(`nothing in ${file} belongs to this machine (its hosts: ${allHosts(topo).join(', ')}); pass --host to say which host this is`);
+  }
+  if (allProxies(topo).length > 1) {
+    refuse(`${file}: proxies lists ${allProxies(topo).length} proxies; services install does not write units for several proxies yet; run each host's part with "redis-shard up --host H", or give services a description with one proxy (proxy.listen)`);
   }
   if (parts.proxy && topo.agent.apply !== 'staging' && topo.agent.apply !== 'haproxy') {
     refuse(`${file}: agent.apply is "${topo.agent.apply}", but under systemd the agent runs unprivileged: it can switch HAProxy's backends (agent.apply: haproxy) or stage the proxy config (agent.apply: staging), not restart nutcracker; set one of those ("redis-shard init --services FILE" writes a description that is ready)`);
@@ -110,7 +113,7 @@ export function planServices(topo: Topology, opts: ServicesOptions, mode: 'insta
   if (topo.passwordFile) paths.push(['auth.passwordFile', topo.passwordFile]);
   if (envFile) paths.push(['--env-file', envFile]);
   for (const [what, p] of paths) check(() => checkUnitPath(what, p));
-  if (topo.stagingFile === proxyPaths(topo.stateDir).conf) {
+  if (topo.stagingFile === proxyPaths(topo.proxyDir).conf) {
     refuse(`${file}: agent.stagingFile is the live proxy config; the agent must stage somewhere else`);
   }
   const underHome = paths.some(([, p]) => /^\/(home|root|run\/user)(\/|$)/.test(p));
@@ -259,11 +262,11 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
     for (const p of rendered) log(`rendered ${p}`);
 
     if (plan.parts.proxy && topo.agent.apply === 'haproxy') {
-      const conf = proxyPaths(topo.stateDir).conf;
+      const conf = proxyPaths(topo.proxyDir).conf;
       const check = await checkNutcrackerConf(conf);
       if (!check.ok) throw new InvalidInputError(`${conf}: nutcracker rejects it: ${check.error}`);
       // HAProxy's file is the current masters, rendered every time as `up` does, maxconn sized for its unit.
-      const h = haproxyPaths(topo.stateDir);
+      const h = haproxyPaths(topo.proxyDir);
       const previous = existsSync(h.conf) ? readFileSync(h.conf, 'utf8') : null;
       atomicWriteFile(h.conf, haproxyConfig(topo, masters, SERVICE_FD_LIMIT), { mode: 0o600 });
       undo.push(() => (previous === null ? rmSync(h.conf, { force: true }) : atomicWriteFile(h.conf, previous, { mode: 0o600 })));
@@ -271,7 +274,7 @@ export async function installServices(topo: Topology, opts: ServicesOptions = {}
       if (!hcheck.ok) throw new InvalidInputError(`${h.conf}: haproxy rejects it: ${hcheck.error}`);
       log(`rendered ${h.conf}`);
     } else if (plan.parts.proxy) {
-      const conf = proxyPaths(topo.stateDir).conf;
+      const conf = proxyPaths(topo.proxyDir).conf;
       const check = await checkNutcrackerConf(conf);
       if (!check.ok) throw new InvalidInputError(`${conf}: nutcracker rejects it: ${check.error}`);
       // The agent reads its staging file as its base; seeded with the live config, it never needs to read the
@@ -408,15 +411,15 @@ export function ownershipPlan(topo: Topology, parts: LocalParts, a: Account, sec
   if (parts.sentinels.length > 0) root(join(topo.stateDir, 'sentinel'));
   for (const s of parts.sentinels) tree(sentinelPaths(topo.stateDir, s).dir, 0o700);
   if (parts.proxy) {
-    const p = proxyPaths(topo.stateDir);
-    tree(agentPaths(topo.stateDir).dir, 0o700);
+    const p = proxyPaths(topo.proxyDir);
+    tree(agentPaths(topo.proxyDir).dir, 0o700);
     for (const f of walk(p.dir)) {
       if (f === p.conf || lstatSync(f).isSymbolicLink() || lstatSync(f).isDirectory()) continue;
       out.push({ path: f, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
     }
     out.push({ path: p.dir, uid: 0, gid: a.gid, mode: 0o1770 });
     // Mode haproxy: HAProxy and the agent run as the service user; its folder (file, admin socket, log) is theirs.
-    if (topo.agent.apply === 'haproxy') tree(haproxyPaths(topo.stateDir).dir, 0o700);
+    if (topo.agent.apply === 'haproxy') tree(haproxyPaths(topo.proxyDir).dir, 0o700);
     out.push(secret ? { path: p.conf, uid: 0, gid: 0, mode: 0o600 } : { path: p.conf, uid: 0, gid: a.gid, mode: 0o640 });
     const staging = topo.stagingFile;
     if (dirname(staging) !== p.dir) {

@@ -122,8 +122,8 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
   if (parts.proxy && topo.agent.apply === 'haproxy') {
     out.push(...haproxyModeUnits(topo, o, n, header, wants));
   } else if (parts.proxy) {
-    const p = proxyPaths(topo.stateDir);
-    const a = agentPaths(topo.stateDir);
+    const p = proxyPaths(topo.proxyDir);
+    const a = agentPaths(topo.proxyDir);
     const stagingDir = dirname(topo.stagingFile);
     wants.push(n.proxy, n.agent, n.installPath);
     // nutcracker reads its config through systemd's credentials: the live file stays root's (0600 when it
@@ -205,9 +205,9 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
  */
 function haproxyModeUnits(topo: Topology, o: UnitOptions, n: UnitNames, header: (what: string) => string[], wants: string[]): UnitFile[] {
   if (!o.bins.haproxy) throw new Error('apply mode haproxy: the haproxy binary path is needed for its unit');
-  const p = proxyPaths(topo.stateDir);
-  const h = haproxyPaths(topo.stateDir);
-  const a = agentPaths(topo.stateDir);
+  const p = proxyPaths(topo.proxyDir);
+  const h = haproxyPaths(topo.proxyDir);
+  const a = agentPaths(topo.proxyDir);
   wants.push(n.haproxy, n.proxy, n.agent);
   return [
     {

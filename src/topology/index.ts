@@ -4,3 +4,4 @@ export * from './defaults.js';
 export * from './load.js';
 export * from './paths.js';
 export * from './password.js';
+export * from './proxies.js';

@@ -4,20 +4,34 @@ import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { DEFAULT_DESCRIPTION, DEFAULT_FILE_NAME, LEGACY_DEFAULT_HASH, NEW_DEPLOYMENT_HASH } from './defaults.js';
-import { descriptionSchema, HASHES, type Description, type HashName } from './schema.js';
+import { isLoopbackAddress, ownedAddressKey, resolveProxies, type ProxyInstance } from './proxies.js';
+import { descriptionSchema, HASHES, type Description, type HashName, type ProxySpec } from './schema.js';
 
-/** A validated description plus where it came from and its paths made absolute. */
-export interface Topology extends Description {
+/**
+ * A validated description plus where it came from and its paths made absolute. `proxy`, `haproxyFrontends`,
+ * `agent.http` and `proxyDir` describe one proxy: the first (the only one in the `proxy:` form), or the one a
+ * proxyView chose. allProxies() lists them all.
+ */
+export interface Topology extends Omit<Description, 'proxy' | 'proxies'> {
+  proxy: ProxySpec;
   /** Absolute path of the description file, or null for the built-in default. */
   file: string | null;
   /** Absolute state directory. */
   stateDir: string;
-  /** Absolute path of agent.stagingFile in staging mode (defaults into the state dir). */
+  /** Absolute path of agent.stagingFile in staging mode (defaults into the proxy's folder). */
   stagingFile: string;
+  /** Whether agent.stagingFile was given (else each proxy stages into its own folder). */
+  stagingFileGiven: boolean;
   /** Absolute path of auth.passwordFile when given. */
   passwordFile: string | null;
   /** HAProxy's frontend per shard name (apply mode "haproxy"): proxy.haproxy.frontends, the rest derived. */
   haproxyFrontends: Record<string, string>;
+  /** The folder holding this proxy's proxy/, haproxy/ and agent/ folders (the state dir with one proxy). */
+  proxyDir: string;
+  /** Every proxy, in description order: read through allProxies / proxiesOn / proxyView (topology/proxies.ts). */
+  proxyInstances: ProxyInstance[];
+  /** Which of proxyInstances the fields above describe. */
+  proxyIndex: number;
 }
 
 export interface LoadOptions {
@@ -62,7 +76,7 @@ export function defaultDeploymentHash(baseDir: string): { hash: HashName; source
   const stateDir = resolve(baseDir, DEFAULT_DESCRIPTION.stateDir ?? '.redis-shard');
   const conf = join(stateDir, 'proxy', 'nutcracker.yml');
   if (existsSync(conf)) {
-    const live = liveHash(conf, DEFAULT_DESCRIPTION.proxy.name ?? 'redis-shard');
+    const live = liveHash(conf, DEFAULT_DESCRIPTION.proxy?.name ?? 'redis-shard');
     return { hash: live ?? LEGACY_DEFAULT_HASH, source: live !== null ? 'live proxy config' : 'existing state' };
   }
   if (existsSync(join(stateDir, 'redis'))) return { hash: LEGACY_DEFAULT_HASH, source: 'existing state' };
@@ -108,14 +122,40 @@ export function fromObject(raw: unknown, file: string | null, baseDir: string): 
   const parsed = descriptionSchema.safeParse(raw);
   if (!parsed.success) throw new InvalidInputError(`${label}: ${formatZodError(parsed.error)}`);
   const d = parsed.data;
-  const problems = crossCheck(d);
-  if (problems.length > 0) throw new InvalidInputError(`${label}: ${problems.join('; ')}`);
+  const form = proxyFormProblems(d);
+  if (form.length > 0) throw new InvalidInputError(`${label}: ${form.join('; ')}`);
   const stateDir = realPathOf(isAbsolute(d.stateDir) ? d.stateDir : resolve(baseDir, d.stateDir));
+  const proxies = resolveProxies(d, stateDir, statedAddresses(d));
+  const problems = crossCheck(d, proxies);
+  if (problems.length > 0) throw new InvalidInputError(`${label}: ${problems.join('; ')}`);
+  const first = proxies[0]!;
   const stagingFile = d.agent.stagingFile
     ? resolve(baseDir, d.agent.stagingFile)
-    : resolve(stateDir, 'proxy', 'nutcracker.staged.yml');
+    : resolve(first.dir, 'proxy', 'nutcracker.staged.yml');
   const passwordFile = d.auth?.passwordFile ? resolve(baseDir, d.auth.passwordFile) : null;
-  return { ...d, file, stateDir, stagingFile, passwordFile, haproxyFrontends: haproxyFrontends(d) };
+  const { proxies: _list, ...rest } = d;
+  return {
+    ...rest,
+    proxy: { ...d.proxy, listen: first.listen, stats: first.stats },
+    agent: { ...d.agent, http: first.http },
+    file, stateDir, stagingFile, stagingFileGiven: d.agent.stagingFile !== undefined, passwordFile,
+    haproxyFrontends: first.frontends, proxyDir: first.dir, proxyInstances: proxies, proxyIndex: 0,
+  };
+}
+
+/** One proxy (`proxy.listen`) or several (`proxies`), never both: the per-proxy keys then live in each entry. */
+function proxyFormProblems(d: Description): string[] {
+  if (d.proxies === undefined) return d.proxy.listen === undefined ? ['proxy.listen: required (or list several proxies under proxies)'] : [];
+  const out: string[] = [];
+  const each = (key: string) => `give it per proxy (proxies[i].${key}) when proxies is given`;
+  if (d.proxy.listen !== undefined) out.push(`proxy.listen: ${each('listen')}, or drop proxies for a single proxy`);
+  if (d.proxy.stats !== undefined) out.push(`proxy.stats: ${each('stats')}`);
+  if (Object.keys(d.proxy.haproxy.frontends).length > 0) out.push(`proxy.haproxy.frontends: ${each('haproxy.frontends')}`);
+  if (d.agent.http !== undefined) out.push(`agent.http: ${each('http')}`);
+  if (d.agent.stagingFile !== undefined && d.proxies.length > 1) {
+    out.push('agent.stagingFile: one file cannot serve several proxies; leave it out (each proxy stages into its own folder)');
+  }
+  return out;
 }
 
 /**
@@ -153,45 +193,32 @@ function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
 }
 
-/**
- * proxy.haproxy.frontends, with each shard not listed on 127.0.0.1 at the first port from proxy.listen's + 10
- * (in shard order) that no other address of the description uses: the default deployment gets 22131 and 22132.
- */
-export function haproxyFrontends(d: Pick<Description, 'shards' | 'proxy' | 'sentinel' | 'agent'>): Record<string, string> {
-  const listenPort = Number(d.proxy.listen.slice(d.proxy.listen.lastIndexOf(':') + 1));
-  const taken = new Set<string>([
-    ...d.shards.flatMap((s) => s.instances),
-    ...d.sentinel.instances,
-    d.proxy.listen,
-    d.proxy.stats,
-    ...Object.values(d.proxy.haproxy.frontends),
-    ...(d.agent.http ? [d.agent.http.listen] : []),
-  ]);
-  let port = listenPort + 10;
-  const out: Record<string, string> = {};
-  for (const s of d.shards) {
-    const given = d.proxy.haproxy.frontends[s.name];
-    if (given !== undefined) {
-      out[s.name] = given;
-      continue;
+/** Every address the description states, keyed as ownedAddressKey: derived ports are chosen around them. */
+function statedAddresses(d: Description): Set<string> {
+  const out = new Set<string>([...d.shards.flatMap((s) => s.instances), ...d.sentinel.instances]);
+  if (d.proxies === undefined) {
+    for (const a of [d.proxy.listen!, d.proxy.stats ?? '127.0.0.1:22222', ...Object.values(d.proxy.haproxy.frontends)]) out.add(a);
+    if (d.agent.http) out.add(d.agent.http.listen);
+  } else {
+    for (const e of d.proxies) {
+      const host = e.listen.slice(0, e.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+      out.add(e.listen);
+      for (const a of [...(e.stats ? [e.stats] : []), ...Object.values(e.haproxy.frontends), ...(e.http ? [e.http.listen] : [])]) out.add(ownedAddressKey(a, host));
     }
-    while (taken.has(`127.0.0.1:${port}`)) port++;
-    out[s.name] = `127.0.0.1:${port}`;
-    taken.add(out[s.name]!);
-    port++;
   }
   return out;
 }
 
 /** Rules that span fields, which a per-field schema cannot state. */
-function crossCheck(d: Description): string[] {
+function crossCheck(d: Description, proxies: ProxyInstance[]): string[] {
   const out: string[] = [];
   const names = new Set<string>();
   const owners = new Map<string, string>();
-  const claim = (addr: string, who: string) => {
-    const prev = owners.get(addr);
+  const claim = (addr: string, who: string, ownerHost?: string) => {
+    const key = ownerHost === undefined ? addr : ownedAddressKey(addr, ownerHost);
+    const prev = owners.get(key);
     if (prev) out.push(`${who}: address ${addr} is already used by ${prev}`);
-    else owners.set(addr, who);
+    else owners.set(key, who);
   };
   d.shards.forEach((s, i) => {
     if (names.has(s.name)) out.push(`shards[${i}].name: "${s.name}" is used by another shard`);
@@ -202,9 +229,16 @@ function crossCheck(d: Description): string[] {
     s.instances.forEach((a, j) => claim(a, `shards[${i}].instances[${j}]`));
   });
   d.sentinel.instances.forEach((a, j) => claim(a, `sentinel.instances[${j}]`));
-  claim(d.proxy.listen, 'proxy.listen');
-  claim(d.proxy.stats, 'proxy.stats');
-  if (d.agent.http) claim(d.agent.http.listen, 'agent.http.listen');
+  const single = d.proxies === undefined;
+  // Per proxy: where its keys sit in the description, for messages.
+  const key = (p: ProxyInstance, k: string) => (single ? (k === 'http' ? 'agent.http' : `proxy.${k}`) : `${p.field}.${k}`);
+  for (const p of proxies) {
+    claim(p.listen, key(p, 'listen'));
+    const statsGiven = single ? d.proxy.stats !== undefined : d.proxies![p.index]!.stats !== undefined;
+    if (!statsGiven && Number(p.stats.slice(p.stats.lastIndexOf(':') + 1)) > 65535) out.push(`${key(p, 'stats')}: the derived port is past 65535; give the stats address`);
+    else claim(p.stats, `${key(p, 'stats')}${statsGiven || single ? '' : ` (derived from ${key(p, 'listen')})`}`, p.host);
+    if (p.http) claim(p.http.listen, `${key(p, 'http')}.listen`, p.host);
+  }
   // A master refuses every write (NOREPLICAS) while fewer replicas than this are linked: a shard that cannot
   // have that many would be up, "healthy", and useless for writes.
   d.shards.forEach((s, i) => {
@@ -216,17 +250,23 @@ function crossCheck(d: Description): string[] {
       );
     }
   });
-  for (const name of Object.keys(d.proxy.haproxy.frontends)) {
-    if (!names.has(name)) out.push(`proxy.haproxy.frontends.${name}: no shard is named "${name}"`);
-  }
-  if (d.agent.apply === 'haproxy') {
-    const derived = haproxyFrontends(d);
+  for (const p of proxies) {
+    const given = single ? d.proxy.haproxy.frontends : d.proxies![p.index]!.haproxy.frontends;
+    const field = `${key(p, 'haproxy')}.frontends`;
+    for (const name of Object.keys(given)) {
+      if (!names.has(name)) out.push(`${field}.${name}: no shard is named "${name}"`);
+    }
+    if (d.agent.apply !== 'haproxy') continue;
     for (const s of d.shards) {
-      const given = d.proxy.haproxy.frontends[s.name] !== undefined;
-      const addr = derived[s.name]!;
-      if (!given && Number(addr.slice(addr.lastIndexOf(':') + 1)) > 65535) {
-        out.push(`proxy.haproxy.frontends.${s.name}: the derived port is past 65535; give the frontend address`);
-      } else claim(addr, `proxy.haproxy.frontends.${s.name}${given ? '' : ' (derived from proxy.listen)'}`);
+      const addr = p.frontends[s.name]!;
+      if (given[s.name] === undefined && Number(addr.slice(addr.lastIndexOf(':') + 1)) > 65535) {
+        out.push(`${field}.${s.name}: the derived port is past 65535; give the frontend address`);
+      } else claim(addr, `${field}.${s.name}${given[s.name] !== undefined ? '' : ` (derived from ${key(p, 'listen')})`}`, p.host);
+    }
+    // nutcracker reaches its HAProxy over loopback or its own host: a frontend elsewhere would be another host's.
+    for (const [name, addr] of Object.entries(given)) {
+      const h = addr.slice(0, addr.lastIndexOf(':'));
+      if (!single && !isLoopbackAddress(addr) && h !== p.host) out.push(`${field}.${name}: ${addr} is not on the proxy's host (${p.host}) nor loopback`);
     }
   }
   if (d.sentinel.quorum > d.sentinel.instances.length) {

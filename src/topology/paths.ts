@@ -1,7 +1,11 @@
 import { join } from 'node:path';
 import { addressSlug } from './address.js';
 
-/** Where each process keeps its files under the state dir. One folder per process, named by its address. */
+/**
+ * Where each process keeps its files under the state dir. One folder per process, named by its address. A
+ * proxy's nutcracker, HAProxy and agent live under its own folder, `topo.proxyDir` (the state dir itself
+ * with one proxy; `<stateDir>/proxies/<listen>` with several).
+ */
 export interface ProcessPaths {
   dir: string;
   conf: string;
@@ -19,8 +23,8 @@ export function sentinelPaths(stateDir: string, addr: string): ProcessPaths {
   return { dir, conf: join(dir, 'sentinel.conf'), pid: join(dir, 'sentinel.pid'), log: join(dir, 'sentinel.log') };
 }
 
-export function proxyPaths(stateDir: string): ProcessPaths {
-  const dir = join(stateDir, 'proxy');
+export function proxyPaths(proxyDir: string): ProcessPaths {
+  const dir = join(proxyDir, 'proxy');
   return { dir, conf: join(dir, 'nutcracker.yml'), pid: join(dir, 'nutcracker.pid'), log: join(dir, 'nutcracker.log') };
 }
 
@@ -29,8 +33,8 @@ export interface HaproxyPaths extends ProcessPaths {
   socket: string;
 }
 
-export function haproxyPaths(stateDir: string): HaproxyPaths {
-  const dir = join(stateDir, 'haproxy');
+export function haproxyPaths(proxyDir: string): HaproxyPaths {
+  const dir = join(proxyDir, 'haproxy');
   return { dir, conf: join(dir, 'haproxy.cfg'), pid: join(dir, 'haproxy.pid'), log: join(dir, 'haproxy.log'), socket: join(dir, 'admin.sock') };
 }
 
@@ -43,8 +47,8 @@ export interface AgentPaths extends ProcessPaths {
   passes: string;
 }
 
-export function agentPaths(stateDir: string): AgentPaths {
-  const dir = join(stateDir, 'agent');
+export function agentPaths(proxyDir: string): AgentPaths {
+  const dir = join(proxyDir, 'agent');
   return {
     dir,
     conf: join(dir, 'agent.json'),

@@ -85,9 +85,10 @@ export const haproxySchema = z.strictObject({
 export const proxySchema = z.strictObject({
   /** The pool's name in nutcracker.yml. */
   name: shardName.default('redis-shard'),
-  listen: address,
-  /** Stats listener. nutcracker's own default binds every interface; ours binds loopback. */
-  stats: address.default('127.0.0.1:22222'),
+  /** Required unless `proxies` lists the proxies (then it must be absent: each proxy has its own). */
+  listen: address.optional(),
+  /** Stats listener. nutcracker's own default binds every interface; ours binds loopback (127.0.0.1:22222 when not given). */
+  stats: address.optional(),
   hash: z.enum(HASHES).default('fnv1a_64'),
   distribution: z.enum(DISTRIBUTIONS).default('ketama'),
   hash_tag: z.string().length(2, 'hash_tag must be exactly two characters, e.g. "{}"').optional(),
@@ -148,6 +149,21 @@ export const agentHttpSchema = z
     }
   });
 
+/**
+ * One of several proxies (`proxies:`): what differs between them. Everything that places keys (pool name, hash,
+ * distribution, hash_tag, weights) and nutcracker's other keys stay in `proxy:`, shared, so every proxy puts a
+ * key on the same shard. Each proxy runs its own nutcracker, HAProxy (apply mode haproxy) and agent on its host.
+ */
+export const proxyEntrySchema = z.strictObject({
+  listen: address,
+  /** Not given: the listen host (127.0.0.1 when that is not loopback) at the listen port + 101. */
+  stats: address.optional(),
+  /** Apply mode haproxy: this proxy's frontends. Not given: on the listen host when it is loopback (else 127.0.0.1), from the listen port + 10. */
+  haproxy: z.strictObject({ frontends: z.record(shardName, address).default(() => ({})) }).default(() => ({ frontends: {} })),
+  /** This proxy's agent's /metrics and dashboard (as agent.http, which is refused beside proxies). Absent: none. */
+  http: agentHttpSchema.optional(),
+});
+
 export const agentSchema = z.strictObject({
   apply: z.enum(APPLY_MODES).default('haproxy'),
   /** staging mode: where the agent writes the new nutcracker.yml for a privileged installer. */
@@ -196,7 +212,10 @@ export const descriptionSchema = z.strictObject({
   stateDir: z.string().min(1).default('.redis-shard'),
   shards: z.array(shardSchema).min(1),
   sentinel: sentinelSchema,
-  proxy: proxySchema,
+  /** The nutcracker pool's settings, shared by every proxy; with one proxy, also its addresses. */
+  proxy: proxySchema.default(() => proxySchema.parse({})),
+  /** Several proxies, one per application host for instance: each follows the elected masters on its own. */
+  proxies: z.array(proxyEntrySchema).min(1).optional(),
   redis: redisSchema.default(() => redisSchema.parse({})),
   agent: agentSchema.default(() => agentSchema.parse({})),
   auth: authSchema.optional(),
@@ -206,7 +225,9 @@ export type DescriptionInput = z.input<typeof descriptionSchema>;
 export type Description = z.output<typeof descriptionSchema>;
 export type ShardSpec = Description['shards'][number];
 export type SentinelSpec = Description['sentinel'];
-export type ProxySpec = Description['proxy'];
+/** The pool's settings with one proxy's addresses: what every reader of `topo.proxy` sees. */
+export type ProxySpec = Description['proxy'] & { listen: string; stats: string };
+export type ProxyEntrySpec = NonNullable<Description['proxies']>[number];
 export type HaproxySpec = ProxySpec['haproxy'];
 export type RedisSpec = Description['redis'];
 export type AgentSpec = Description['agent'];

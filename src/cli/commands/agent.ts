@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { fileEventSink, startAgent } from '../../agent/index.js';
 import { startAgentHttp } from '../../ops/index.js';
-import { agentPaths, readPassword } from '../../topology/index.js';
+import { agentPaths, allProxies, findProxy, proxyView, readPassword, type Topology } from '../../topology/index.js';
+import { InvalidInputError } from '../../errors.js';
 import { topologyFrom } from '../options.js';
 
 export function register(program: Command): void {
@@ -9,11 +10,12 @@ export function register(program: Command): void {
     .command('agent')
     .description('keep nutcracker pointed at the masters the sentinels elect; runs until SIGTERM/SIGINT (normally started by up)')
     .option('--no-fast-path', 'switch only when a majority of sentinels agree (no early switch on +selected-slave)')
-    .action(async (opts: { fastPath: boolean }, cmd: Command) => {
-      const topo = topologyFrom(cmd);
+    .option('--proxy <listen>', 'with several proxies: the one this agent keeps on the masters (its listen address)')
+    .action(async (opts: { fastPath: boolean; proxy?: string }, cmd: Command) => {
+      const topo = agentTopology(topologyFrom(cmd), opts.proxy);
       const password = readPassword(topo);
       // /metrics and the dashboard (agent.http): fed the agent's events, never in the reconcile loop's way.
-      const http = startAgentHttp(topo, fileEventSink(agentPaths(topo.stateDir).events));
+      const http = startAgentHttp(topo, fileEventSink(agentPaths(topo.proxyDir).events));
       const agent = startAgent(topo, { password, fastPath: opts.fastPath, events: http.events });
       // The agent never exits on a peer's error; a bug that escapes is logged and the agent keeps running
       // (its supervisor would restart it anyway, but that would drop its view of a failover in flight).
@@ -29,4 +31,13 @@ export function register(program: Command): void {
       await http.stop();
       process.exit(0);
     });
+}
+
+/** One agent per proxy: its own config writer, lock, fast path and HTTP side (a view of the description). */
+function agentTopology(topo: Topology, listen: string | undefined): Topology {
+  if (listen !== undefined) return proxyView(topo, findProxy(topo, listen));
+  if (allProxies(topo).length > 1) {
+    throw new InvalidInputError(`--proxy: required when the description lists several proxies (${allProxies(topo).map((p) => p.listen).join(', ')}); up passes it`);
+  }
+  return topo;
 }

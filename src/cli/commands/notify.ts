@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { fileEventSink, parseNotifyArgs, runNotify } from '../../agent/index.js';
+import { fileEventSink, notifyTargets, parseNotifyArgs, runNotify } from '../../agent/index.js';
 import { agentPaths, readPassword } from '../../topology/index.js';
 import { topologyFrom } from '../options.js';
 
@@ -18,10 +18,12 @@ export function register(program: Command): void {
     .action(async (...all: unknown[]) => {
       const cmd = all[all.length - 1] as Command;
       const args = parseNotifyArgs(all.slice(0, 7) as string[]);
-      const topo = topologyFrom(cmd);
-      const password = readPassword(topo);
-      const events = fileEventSink(agentPaths(topo.stateDir).events, { out: (l) => process.stderr.write(l) });
-      const r = await runNotify(topo, args, password, events);
-      process.stdout.write(r.changed ? `proxy now sends ${r.shard} to ${r.to} (${r.file})\n` : `already applied: ${r.shard} -> ${r.to}\n`);
+      const described = topologyFrom(cmd);
+      const password = readPassword(described);
+      for (const topo of notifyTargets(described)) {
+        const events = fileEventSink(agentPaths(topo.proxyDir).events, { out: (l) => process.stderr.write(l) });
+        const r = await runNotify(topo, args, password, events);
+        process.stdout.write(r.changed ? `proxy now sends ${r.shard} to ${r.to} (${r.file})\n` : `already applied: ${r.shard} -> ${r.to}\n`);
+      }
     });
 }

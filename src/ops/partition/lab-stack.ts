@@ -125,7 +125,7 @@ export class LabStack {
 
   /** The proxy config's address per shard (the file the agent writes). */
   proxyTargets(): Record<string, string> {
-    const text = readFileSync(proxyPaths(this.topo.stateDir).conf, 'utf8');
+    const text = readFileSync(proxyPaths(this.topo.proxyDir).conf, 'utf8');
     return Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((x) => [x.name, x.addr]));
   }
 
@@ -171,7 +171,7 @@ export class LabStack {
   agentEvents(sinceMs: number, names?: string[]): Array<Record<string, unknown> & { ts: string; event: string }> {
     let text = '';
     try {
-      text = readFileSync(agentPaths(this.topo.stateDir).events, 'utf8');
+      text = readFileSync(agentPaths(this.topo.proxyDir).events, 'utf8');
     } catch {
       return [];
     }
@@ -194,7 +194,7 @@ export class LabStack {
     this.opts.fence = enabled;
     this.description = { ...this.description, agent: { apply: 'supervise', fence: { enabled } } };
     this.writeDescription();
-    const p = agentPaths(this.topo.stateDir);
+    const p = agentPaths(this.topo.proxyDir);
     const old = ourPid(p.pid, this.topo.stateDir);
     const t0 = Date.now();
     if (old !== null) await stopPid(old, { graceMs: 5000 });
