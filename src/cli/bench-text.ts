@@ -34,6 +34,7 @@ export function benchFailoverHeader(i: BenchFailoverStart): string {
 export function benchFailoverRow(one: BenchFailoverRun): string {
   const w = one.write;
   const nr = w.failures.noreplicas;
+  const proxies = one.proxies ? `    every proxy followed: ${one.proxies.map((p) => `${p.listen} ${formatMs(p.followedMs)}`).join(', ')}\n` : '';
   return row([
     String(one.run),
     one.killed,
@@ -47,7 +48,7 @@ export function benchFailoverRow(one: BenchFailoverRun): string {
     one.agent?.servingMs != null ? `${Math.round(one.agent.servingMs)} ms` : 'n/a',
     one.agent?.odownToServingMs != null ? `${Math.round(one.agent.odownToServingMs)} ms` : 'n/a',
     one.othersGapMs === null ? 'n/a' : formatMs(one.othersGapMs),
-  ]);
+  ]) + proxies;
 }
 
 export function benchFailoverSummary(r: BenchFailoverResult): string {
@@ -65,6 +66,7 @@ export function benchFailoverSummary(r: BenchFailoverResult): string {
       ? `agent reaction (first +switch-master -> proxy accepting connections on the new config; negative = before it): median ${Math.round(summary.agentServingMs.median)} ms, max ${Math.round(summary.agentServingMs.max)} ms (${serving} of ${runs.length} runs recorded)`
       : 'agent reaction: no failover-timings records in the agent events file',
     `kill -> failover complete: median ${formatMs(summary.completedMs.median)}, max ${formatMs(summary.completedMs.max)}`,
+    ...(summary.proxiesFollowMs ?? []).map((p) => `proxy ${p.listen}: kill -> its writes on the new master: median ${formatMs(p.median)}, max ${formatMs(p.max)}`),
   ];
   const extra = runs.filter((x) => x.failovers !== 1);
   if (extra.length > 0) {

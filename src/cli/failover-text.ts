@@ -50,6 +50,9 @@ export function renderFailoverEvent(e: FailoverTestEvent): string {
       }
       for (const b of e.round.bystanders) out.push(`  ${describeProbe(b)}`);
       for (const s of e.round.shards) out.push(`  agent: ${s.agent ? describeAgent(s.agent) : 'no failover-timings record in the agent events file'}`);
+      for (const s of e.round.shards) {
+        if (s.proxies) out.push(`  ${s.shard}: every proxy sends its writes to ${s.newMaster}: ${s.proxies.map((p) => `${p.listen} ${formatMs(p.followedMs)} after the kill`).join(', ')}`);
+      }
       for (const f of e.failovers) {
         const stable = f.epochLater === f.epochAfter;
         out.push(

@@ -12,13 +12,15 @@ export async function statusText(topo: Topology, host?: string): Promise<string>
 
 export function renderStatusText(r: StatusReport): string {
   const out: string[] = [];
-  const proxyConf = r.proxy.config ? `config ${r.proxy.config}` : r.proxy.local ? 'config MISSING' : 'config on another host';
-  out.push(`proxy      ${r.proxy.listen}  ${r.proxy.up ? 'up' : `DOWN (${r.proxy.error ?? 'no answer'})`}  ${proxyConf}`);
-  if (r.proxy.haproxy) {
-    const h = r.proxy.haproxy;
-    out.push(`haproxy    ${Object.entries(h.frontends).map(([k, v]) => `${k} ${v}`).join(', ')}  ${h.up ? `up (pid ${h.pid ?? '?'})` : 'DOWN'}`);
+  for (const p of r.proxies ?? [{ ...r.proxy, agent: r.agent }]) {
+    const proxyConf = p.config ? `config ${p.config}` : p.local ? 'config MISSING' : 'config on another host';
+    out.push(`proxy      ${p.listen}  ${p.up ? 'up' : `DOWN (${p.error ?? 'no answer'})`}  ${proxyConf}`);
+    if (p.haproxy) {
+      const h = p.haproxy;
+      out.push(`haproxy    ${Object.entries(h.frontends).map(([k, v]) => `${k} ${v}`).join(', ')}  ${h.up ? `up (pid ${h.pid ?? '?'})` : 'DOWN'}`);
+    }
+    if (p.agent) out.push(`agent      ${p.agent.running ? `running (pid ${p.agent.pid})` : 'NOT RUNNING'}`);
   }
-  if (r.agent) out.push(`agent      ${r.agent.running ? `running (pid ${r.agent.pid})` : 'NOT RUNNING'}`);
   if (r.reshard) {
     const x = r.reshard;
     const change = [...x.added.map((a) => `+${a}`), ...x.removed.map((d) => `-${d}`)].join(' ') || 'ring settings';
@@ -76,11 +78,19 @@ function shardHeadline(s: ShardStatus, sentinels: number): string {
         ? 'master UNKNOWN (no sentinel answers)'
         : `master UNKNOWN (no majority of ${sentinels} sentinels: ${s.sentinelVotes.map((v) => `${v.addr} x${v.sentinels}`).join(', ')})`,
   );
-  if (s.proxyTarget !== null) {
-    const agree = s.master === null || s.proxyTarget === s.master;
-    parts.push(`proxy -> ${s.proxyTarget}${agree ? '' : ' (DISAGREES)'}`);
+  if (s.proxies) {
+    // Several proxies: each one's target (unknown when its HAProxy is on another host) and reach.
+    for (const p of s.proxies) {
+      const target = p.target === null ? '?' : `${p.target}${p.agrees === false ? ' (DISAGREES)' : ''}`;
+      parts.push(`proxy ${p.listen} -> ${target}${p.reaches === false ? ' GET FAILS' : ''}`);
+    }
+  } else {
+    if (s.proxyTarget !== null) {
+      const agree = s.master === null || s.proxyTarget === s.master;
+      parts.push(`proxy -> ${s.proxyTarget}${agree ? '' : ' (DISAGREES)'}`);
+    }
+    if (s.proxyReaches === false) parts.push('GET via proxy FAILS');
   }
-  if (s.proxyReaches === false) parts.push('GET via proxy FAILS');
   if (s.keys !== null) {
     const share = s.keyShare !== null ? `, ${formatPercent(s.keyShare)}` : '';
     const predicted = s.predictedShare !== null && s.keyShare !== null ? `; ring predicts ${formatPercent(s.predictedShare)}` : '';

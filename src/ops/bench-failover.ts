@@ -10,6 +10,7 @@ import { readPassword, type Topology } from '../topology/index.js';
 import type { ProbeReport } from './client-probe.js';
 import { sentinelView, SwitchWatch, unhealthyReason, type AgentTimings } from './failover-observe.js';
 import { checkProbeKeys, killRound, probeKeys } from './failover-round.js';
+import type { ProxyFollow } from './failover-proxies.js';
 
 export interface BenchFailoverOptions {
   runs: number;
@@ -48,6 +49,8 @@ export interface BenchFailoverRun {
   write: ProbeReport;
   /** Longest write gap on the other shards (their master was not killed; the proxy restart still drops their connections). */
   othersGapMs: number | null;
+  /** With several proxies: kill -> a write through each one landed on the new master. */
+  proxies?: ProxyFollow[];
 }
 
 export interface BenchFailoverResult {
@@ -59,6 +62,8 @@ export interface BenchFailoverResult {
     /** Agent: first +switch-master seen -> proxy accepting connections with the new config (negative: before it). */
     agentServingMs: { median: number; max: number } | null;
     completedMs: { median: number; max: number };
+    /** With several proxies: per proxy, kill -> its writes land on the new master. */
+    proxiesFollowMs?: Array<{ listen: string; median: number; max: number }>;
   };
 }
 
@@ -132,6 +137,7 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
         agent: s.agent,
         write: s.write,
         othersGapMs: r.bystanders.length ? Math.max(...r.bystanders.map((b) => b.longestGapMs)) : null,
+        ...(s.proxies ? { proxies: s.proxies } : {}),
       };
       runs.push(one);
       opts.onRun?.(one);
@@ -147,8 +153,16 @@ export async function benchFailover(topo: Topology, opts: BenchFailoverOptions):
     writeGapMs: { median: median(gaps), max: Math.max(...gaps) },
     agentServingMs: serving.length ? { median: median(serving), max: Math.max(...serving) } : null,
     completedMs: { median: median(completed), max: Math.max(...completed) },
+    ...(runs[0]?.proxies ? { proxiesFollowMs: followSummary(runs) } : {}),
   };
   return { machine: m, shard: shard.name, runs, summary };
+}
+
+function followSummary(runs: BenchFailoverRun[]): Array<{ listen: string; median: number; max: number }> {
+  return runs[0]!.proxies!.map(({ listen }) => {
+    const ms = runs.map((r) => r.proxies?.find((p) => p.listen === listen)?.followedMs).filter((v): v is number => v !== undefined);
+    return { listen, median: median(ms), max: Math.max(...ms) };
+  });
 }
 
 export async function waitHealthy(topo: Topology, password: string | null, timeoutMs: number, when: string): Promise<void> {

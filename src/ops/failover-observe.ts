@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { answerOf, describeFailure, elect, majorityOf as majorityOfCount, parseRoleReply, parseSentinelEvent, querySentinels, votesFor, type RoleInfo } from '../engine/index.js';
 import { readHaproxyServers, readPoolServers } from '../render/index.js';
 import { localParts, notReadyReason, readBackends, redisClient, withClient } from '../runtime/index.js';
-import { agentPaths, haproxyPaths, proxyPaths, type ShardSpec, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, haproxyPaths, proxyPaths, proxyView, type ShardSpec, type Topology } from '../topology/index.js';
 
 /** One sentinel's answer for one shard. */
 export type SentinelAnswer = { addr: string; configEpoch: number; failoverInProgress: boolean } | { error: string };
@@ -104,10 +104,15 @@ export async function proxyServers(topo: Topology): Promise<Record<string, strin
  * master, every other instance is a replica linked to it, and the proxy config points at it.
  */
 export async function unhealthyReason(topo: Topology, password: string | null): Promise<string | null> {
-  const ready = await notReadyReason(topo, localParts(topo), password);
+  const here = localParts(topo);
+  const ready = await notReadyReason(topo, here, password);
   if (ready !== null) return ready;
   const views = await sentinelView(topo, password);
-  const servers = await proxyServers(topo);
+  // One proxy: its config, wherever status runs (as always). Several: each one on this host (the others are
+  // checked through their writes by the failover rounds).
+  const proxies = allProxies(topo).length === 1
+    ? [{ label: 'proxy config', servers: await proxyServers(topo) }]
+    : await Promise.all(here.proxies.map(async (p) => ({ label: `proxy ${p.listen}`, servers: await proxyServers(proxyView(topo, p)) })));
   for (const shard of topo.shards) {
     const v = views[shard.name]!;
     if (!v.unanimous || v.master === null) return `sentinels do not all agree on ${shard.name}'s master yet (${describeAnswers(v)})`;
@@ -119,7 +124,9 @@ export async function unhealthyReason(topo: Topology, password: string | null): 
         return `${shard.name}: ${i} is not a linked replica of ${v.master} (${'role' in r ? JSON.stringify(r) : r.error})`;
       }
     }
-    if (servers[shard.name] !== v.master) return `proxy config sends ${shard.name} to ${servers[shard.name] ?? 'nothing'}, sentinels say ${v.master}`;
+    for (const o of proxies) {
+      if (o.servers[shard.name] !== v.master) return `${o.label} sends ${shard.name} to ${o.servers[shard.name] ?? 'nothing'}, sentinels say ${v.master}`;
+    }
   }
   return null;
 }

@@ -4,12 +4,13 @@
  * Shared by `failover-test` and `bench failover`.
  */
 import { CheckFailedError, TransientError } from '../errors.js';
-import { delay, withClient, waitFor } from '../runtime/index.js';
-import type { Topology } from '../topology/index.js';
+import { delay, localParts, withClient, waitFor } from '../runtime/index.js';
+import { allProxies, type Topology } from '../topology/index.js';
 import { proxyProbe, type ClientProbe, type ProbeReport } from './client-probe.js';
 import {
   agentTimings, describeAnswers, eventsOffset, proxyServers, roleOf, sentinelView, shardOfAddr, type AgentTimings,
 } from './failover-observe.js';
+import { clearFollowKeys, waitProxiesFollow, type ProxyFollow } from './failover-proxies.js';
 import { killInstances, type Killed } from './kill.js';
 import { ringForTopology } from './locate.js';
 
@@ -57,6 +58,8 @@ export interface ShardRound {
   write: ProbeReport;
   read: ProbeReport | null;
   agent: AgentTimings | null;
+  /** With several proxies: when each one's writes to this shard landed on the new master. */
+  proxies?: ProxyFollow[];
 }
 
 /** A shard found failed over, before the probes stop. */
@@ -143,12 +146,23 @@ export async function killRound(topo: Topology, password: string | null, kill: s
     for (const p of all) p.markReference(at);
 
     let ticker: NodeJS.Timeout | null = opts.tick ? setInterval(opts.tick, 500) : null;
+    // Several proxies: each must follow on its own (each has its own agent); watched from the kill on.
+    const several = allProxies(topo).length > 1;
+    const stopFollows = new AbortController();
+    const follows = several
+      ? Promise.all(failing.map((s) => waitProxiesFollow(topo, password, s.name, before[s.name]!.master!, at, opts.timeoutMs ?? 30_000, { noreplicasCounts: refusesWrites(topo, s.name, kill), signal: stopFollows.signal })))
+      : Promise.resolve(null);
+    follows.catch(() => undefined); // awaited below; a rejection before then must not go unhandled
     const done = await Promise.all(
       failing.map((s) => waitShardFailedOver(topo, password, s.name, before[s.name]!.master!, opts.keys[s.name]!, kill, at, opts.timeoutMs ?? 30_000)),
-    ).finally(() => {
+    ).catch((e: unknown) => {
+      stopFollows.abort();
+      throw e;
+    }).finally(() => {
       if (ticker) clearInterval(ticker);
       ticker = null;
     });
+    const followed = await follows.finally(() => Promise.all(several ? failing.map((s) => clearFollowKeys(topo, password, s.name)) : []));
 
     if (opts.afterFailover) await opts.afterFailover(failing.map((s, i) => ({ shard: s.name, newMaster: done[i]!.newMaster, writesRefused: done[i]!.writesRefused })));
     const resumeWait = opts.afterFailover ? 60_000 : 30_000;
@@ -190,12 +204,19 @@ export async function killRound(topo: Topology, password: string | null, kill: s
         write: byName.get(`writes ${s.name}`)!,
         read: byName.get(`reads ${s.name}`) ?? null,
         agent: timings.get(s.name) ?? null,
+        ...(followed ? { proxies: followed[i]! } : {}),
       })),
       bystanders: bystanders.map((b) => byName.get(b.name)!),
     };
   } finally {
     await stopAll();
   }
+}
+
+/** The shard is left with fewer live replicas than min-replicas-to-write: its new master refuses writes. */
+function refusesWrites(topo: Topology, shardName: string, killed: string[]): boolean {
+  const shard = topo.shards.find((s) => s.name === shardName)!;
+  return shard.instances.filter((i) => !killed.includes(i)).length - 1 < topo.redis.minReplicasToWrite;
 }
 
 interface Done {
@@ -215,9 +236,10 @@ async function waitShardFailedOver(
   killedAt: number,
   timeoutMs: number,
 ): Promise<Done> {
-  const shard = topo.shards.find((s) => s.name === shardName)!;
-  const liveReplicas = shard.instances.filter((i) => !killed.includes(i)).length - 1;
-  const refusalExpected = liveReplicas < topo.redis.minReplicasToWrite;
+  const refusalExpected = refusesWrites(topo, shardName, killed);
+  // The first proxy's config is read where it runs; with several proxies it may be another host's (each proxy's
+  // writes are checked by waitProxiesFollow then).
+  const configKnown = allProxies(topo).length === 1 || localParts(topo).proxies.some((p) => p.index === topo.proxyIndex);
   let last = '';
   try {
     return await waitFor(
@@ -232,7 +254,7 @@ async function waitShardFailedOver(
           last = `ROLE on ${v.master} to say master (${'role' in role ? role.role : role.error})`;
           return false;
         }
-        const proxyTo = (await proxyServers(topo))[shardName];
+        const proxyTo = configKnown ? (await proxyServers(topo))[shardName] : v.master;
         if (proxyTo !== v.master) {
           last = `the proxy config to point ${shardName} at ${v.master} (it says ${proxyTo ?? 'nothing'})`;
           return false;

@@ -6,7 +6,7 @@
  */
 import { CheckFailedError, EnvironmentError, InvalidInputError, errorMessage } from '../errors.js';
 import { localParts, ourPid, upOutOfProcess, withClient } from '../runtime/index.js';
-import { agentPaths, readPassword, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, readPassword, type Topology } from '../topology/index.js';
 import { waitHealthy } from './bench-failover.js';
 import { checkSharding, killCase } from './failover-cases.js';
 import { describeAnswers, sentinelView, SwitchWatch, unhealthyReason } from './failover-observe.js';
@@ -76,8 +76,13 @@ async function preflight(topo: Topology, password: string | null): Promise<void>
   if (remote.length > 0) {
     throw new InvalidInputError(`failover-test kills instances by PID, so every instance must run on this host; ${remote.join(', ')} do not`);
   }
-  if ((topo.agent.apply === 'supervise' || topo.agent.apply === 'haproxy') && ourPid(agentPaths(topo.proxyDir).pid, topo.stateDir) === null) {
-    throw new EnvironmentError('the agent is not running, so the proxy would never follow a failover; start the stack with `redis-shard up`');
+  // One proxy: its agent, as always. Several: the agent of each proxy on this host (one on another host is
+  // judged by whether its proxy follows).
+  const agents = allProxies(topo).length === 1 ? [{ dir: topo.proxyDir, whose: 'the agent' }] : localParts(topo).proxies.map((p) => ({ dir: p.dir, whose: `the agent of proxy ${p.listen}` }));
+  for (const a of topo.agent.apply === 'supervise' || topo.agent.apply === 'haproxy' ? agents : []) {
+    if (ourPid(agentPaths(a.dir).pid, topo.stateDir) === null) {
+      throw new EnvironmentError(`${a.whose} is not running, so the proxy would never follow a failover; start the stack with \`redis-shard up\``);
+    }
   }
   const why = await unhealthyReason(topo, password);
   if (why !== null) {

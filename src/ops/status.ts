@@ -7,7 +7,7 @@ import { beforeCommit, readState as readReshardState, type ReshardState } from '
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
 import { localParts, ourPid, readRejections, type ProxyRejections } from '../runtime/index.js';
-import { agentPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, proxyPaths, proxyView, readPassword, type Topology } from '../topology/index.js';
 import { haproxyShardView, observeHaproxy, type HaproxyObservation } from './haproxy-view.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
@@ -55,6 +55,21 @@ export interface Observations {
   predictedShare: number[] | null;
   /** Client connections the proxy closed over unsupported commands (its log, on this host); absent: not read. */
   rejections?: { windowMs: number; found: ProxyRejections | null };
+  /**
+   * With several proxies (`proxies:`), each one's observation, the first's also in the fields above; absent
+   * with one proxy.
+   */
+  proxies?: ProxyObservation[];
+}
+
+/** What status sees of one proxy: the fields of Observations that are per proxy. */
+export interface ProxyObservation {
+  listen: string;
+  proxy: Observations['proxy'];
+  proxyConfig: ProxyConfigObservation;
+  proxyLocal: boolean;
+  agentPid: number | null;
+  haproxy?: HaproxyObservation | null;
 }
 
 export interface StatusOptions {
@@ -76,29 +91,49 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
   } catch {
     ring = null;
   }
-  const [instances, sentinels, proxy] = await Promise.all([
+  const here = new Set(localParts(topo, opts.host).proxies);
+  const [instances, sentinels, proxies] = await Promise.all([
     Promise.all(addrs.map((a) => observeInstance(a, password, timeoutMs))),
     askSentinels(topo, password, timeoutMs),
-    observeProxy(topo, password, timeoutMs, ring),
+    Promise.all(allProxies(topo).map((p) => observeOneProxy(proxyView(topo, p), here.has(p), password, timeoutMs, ring))),
   ]);
+  const first = proxies[0]!;
   let predictedShare: number[] | null = null;
   try {
     predictedShare = topo.proxy.distribution === 'random' ? null : (ring?.share() ?? null);
   } catch {
     predictedShare = null;
   }
-  const proxyLocal = localParts(topo, opts.host).proxy;
+  const { listen: _listen, ...firstFields } = first;
+  // Rejected clients are counted from the first proxy on this host's log.
+  const logOf = allProxies(topo).find((p) => here.has(p));
   return {
     at: new Date(),
     instances: Object.fromEntries(instances.map((i) => [i.addr, i])),
     sentinels,
+    ...firstFields,
+    predictedShare,
+    ...(logOf ? { rejections: readProxyRejections(proxyView(topo, logOf), opts.rejectionsWindowMs ?? 15 * 60_000) } : {}),
+    ...(proxies.length > 1 ? { proxies } : {}),
+  };
+}
+
+/** One proxy (`topo` is its view): reachable, its config, its HAProxy and agent when they run on this host. */
+async function observeOneProxy(
+  topo: Topology,
+  local: boolean,
+  password: string | null,
+  timeoutMs: number,
+  ring: ReturnType<typeof ringForTopology> | null,
+): Promise<ProxyObservation> {
+  const [proxy, haproxy] = await Promise.all([observeProxy(topo, password, timeoutMs, ring), observeHaproxy(topo, local)]);
+  return {
+    listen: topo.proxy.listen,
     proxy,
     proxyConfig: readProxyConfig(topo),
-    haproxy: await observeHaproxy(topo, proxyLocal),
-    proxyLocal,
+    haproxy,
+    proxyLocal: local,
     agentPid: ourPid(agentPaths(topo.proxyDir).pid, topo.stateDir),
-    predictedShare,
-    ...(localParts(topo, opts.host).proxy ? { rejections: readProxyRejections(topo, opts.rejectionsWindowMs ?? 15 * 60_000) } : {}),
   };
 }
 
@@ -232,6 +267,8 @@ export interface ShardStatus {
   proxyTarget: string | null;
   /** A GET through the proxy to this shard worked; null when not probed (proxy down, random distribution). */
   proxyReaches: boolean | null;
+  /** With several proxies: each one's target for this shard (null: not known from this host) and reach. */
+  proxies?: Array<{ listen: string; target: string | null; reaches: boolean | null; agrees: boolean | null }>;
   /** Keys on the master (DBSIZE), their fraction of all masters' keys, and the ring's prediction. */
   keys: number | null;
   keyShare: number | null;
@@ -264,6 +301,8 @@ export interface StatusReport {
   warnings: string[];
   /** The agent beside the proxy: running (with its PID) or not; null when the proxy runs on another host. */
   agent: { running: boolean; pid: number | null } | null;
+  /** With several proxies: each one as `proxy` and `agent` above describe the first. */
+  proxies?: Array<StatusReport['proxy'] & { agent: StatusReport['agent'] }>;
   sentinels: Array<{ addr: string; up: boolean; error?: string }>;
   shards: ShardStatus[];
   /** A reshard in progress in this state dir (phase, progress, epoch), or absent. */
@@ -289,12 +328,20 @@ const IGNORED_FLAGS = new Set(['master']);
 export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' | 'sentinel' | 'agent'>, o: Observations): StatusReport {
   const global: string[] = [];
   for (const s of o.sentinels) if (!s.up) global.push(`sentinel ${s.addr} is down (${s.error ?? 'no answer'})`);
-  if (!o.proxy.up) global.push(`proxy ${topo.proxy.listen} does not answer (${o.proxy.error ?? 'no answer'})`);
-  if (o.proxyLocal && o.proxyConfig.state === 'absent') global.push(`proxy config ${o.proxyConfig.file} is missing on this host`);
-  // Without the agent a failover never reaches the proxy: the proxy keeps sending a shard to its dead master.
-  if (o.proxyLocal && o.agentPid === null) global.push('the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)');
-  if (o.proxyConfig.state === 'unreadable') global.push(`proxy config ${o.proxyConfig.file} cannot be read: ${o.proxyConfig.error}`);
-  if (o.haproxy && !o.haproxy.up) global.push(`haproxy does not answer on its admin socket (${o.haproxy.error ?? 'no answer'})`);
+  const several = o.proxies !== undefined;
+  const views: ProxyObservation[] = o.proxies ?? [
+    { listen: topo.proxy.listen, proxy: o.proxy, proxyConfig: o.proxyConfig, proxyLocal: o.proxyLocal, agentPid: o.agentPid, haproxy: o.haproxy ?? null },
+  ];
+  for (const v of views) {
+    // With several proxies each problem says whose it is.
+    const whose = several ? `proxy ${v.listen}: ` : '';
+    if (!v.proxy.up) global.push(`proxy ${v.listen} does not answer (${v.proxy.error ?? 'no answer'})`);
+    if (v.proxyLocal && v.proxyConfig.state === 'absent') global.push(`proxy config ${v.proxyConfig.file} is missing on this host`);
+    // Without the agent a failover never reaches the proxy: the proxy keeps sending a shard to its dead master.
+    if (v.proxyLocal && v.agentPid === null) global.push(`${whose}the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)`);
+    if (v.proxyConfig.state === 'unreadable') global.push(`proxy config ${v.proxyConfig.file} cannot be read: ${v.proxyConfig.error}`);
+    if (v.haproxy && !v.haproxy.up) global.push(`${whose}haproxy does not answer on its admin socket (${v.haproxy.error ?? 'no answer'})`);
+  }
 
   const masterKeys: Array<number | null> = [];
   const shards = topo.shards.map((spec, shardIndex): ShardStatus => {
@@ -390,28 +437,13 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
       for (const m of masters) flagged.add(m.addr);
     }
 
-    let proxyTarget: string | null = null;
-    if (o.haproxy) {
-      // The proxy's target is HAProxy's backend: nutcracker points at the shard's frontend, HAProxy at the master.
-      const h = haproxyShardView(o.haproxy, spec.name);
-      proxyTarget = h.target;
-      problems.push(...h.problems);
-      if (proxyTarget !== null && master !== null && proxyTarget !== master) {
-        problems.push(`the proxy (through HAProxy) sends this shard to ${proxyTarget}, but the sentinels' master is ${master}`);
-        flagged.add(proxyTarget);
-      }
-    } else if (o.proxyConfig.state === 'read' && topo.agent.apply !== 'haproxy') {
-      // (In mode haproxy, nutcracker.yml names HAProxy's frontends; the masters are known only to the HAProxy
-      // on the proxy's host, so status run elsewhere has no proxy target to compare.)
-      proxyTarget = o.proxyConfig.servers[spec.name] ?? null;
-      if (proxyTarget === null) problems.push(`the proxy config has no server named ${spec.name}`);
-      else if (master !== null && proxyTarget !== master) {
-        problems.push(`the proxy sends this shard to ${proxyTarget}, but the sentinels' master is ${master}`);
-        flagged.add(proxyTarget);
-      }
-    }
-    const reach = o.proxy.reaches[spec.name] ?? null;
-    if (o.proxy.up && reach && !reach.ok) problems.push(`a GET through the proxy to this shard fails: ${reach.error ?? 'error'}`);
+    const perProxy = views.map((v) => {
+      const c = proxyShardCheck(topo, v, spec.name, master);
+      problems.push(...c.problems.map((p) => (several ? `through proxy ${v.listen}: ${p}` : p)));
+      if (c.flag !== null) flagged.add(c.flag);
+      return { listen: v.listen, target: c.target, reaches: c.reaches, agrees: c.target === null || master === null ? null : c.target === master };
+    });
+    const proxyTarget = perProxy[0]!.target;
 
     for (const st of instances) st.flagged = flagged.has(st.addr);
     const keys = master !== null ? (instances.find((i) => i.addr === master)?.keys ?? null) : null;
@@ -428,7 +460,8 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
         return { sentinel: v.addr, master: sv?.master ?? null, configEpoch: sv?.configEpoch ?? null, flags: sv?.flags ?? [] };
       }),
       proxyTarget,
-      proxyReaches: o.proxy.up && reach ? reach.ok : null,
+      proxyReaches: perProxy[0]!.reaches,
+      ...(several ? { proxies: perProxy } : {}),
       keys,
       keyShare: null,
       predictedShare: o.predictedShare?.[shardIndex] ?? null,
@@ -442,15 +475,8 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
   if (total > 0) shards.forEach((s) => (s.keyShare = (s.keys ?? 0) / total));
 
   const problems = [...global, ...shards.flatMap((s) => s.problems.map((p) => `${s.name}: ${p}`))];
-  const proxy: StatusReport['proxy'] = {
-    listen: topo.proxy.listen,
-    up: o.proxy.up,
-    local: o.proxyLocal,
-    config: o.proxyConfig.state === 'absent' ? null : o.proxyConfig.file,
-  };
-  if (o.haproxy) proxy.haproxy = { up: o.haproxy.up, pid: o.haproxy.pid, frontends: o.haproxy.frontends };
-  if (o.proxy.error !== undefined) proxy.error = o.proxy.error;
-  if (o.proxyConfig.state === 'unreadable') proxy.configError = o.proxyConfig.error;
+  const proxies = views.map((v) => ({ ...proxyReport(v), agent: v.proxyLocal ? { running: v.agentPid !== null, pid: v.agentPid } : null }));
+  const { agent: _agent, ...proxy } = proxies[0]!;
   const rejected = o.rejections ? clientRejections(o.rejections.found ?? emptyRejections(o.at, o.rejections.windowMs), o.rejections.windowMs) : null;
   const warnings = [rejected ? rejectionsWarning(rejected) : null, balanceWarning(shards, topo.proxy.hash)].filter((w): w is string => w !== null);
   return {
@@ -460,10 +486,58 @@ export function analyzeStatus(topo: Pick<Topology, 'shards' | 'proxy' | 'redis' 
     proxy,
     clientRejections: rejected,
     warnings,
-    agent: o.proxyLocal ? { running: o.agentPid !== null, pid: o.agentPid } : null,
+    agent: proxies[0]!.agent,
+    ...(several ? { proxies } : {}),
     sentinels: o.sentinels.map((s) => ({ addr: s.addr, up: s.up, ...(s.error !== undefined ? { error: s.error } : {}) })),
     shards,
   };
+}
+
+function proxyReport(v: ProxyObservation): StatusReport['proxy'] {
+  const proxy: StatusReport['proxy'] = {
+    listen: v.listen,
+    up: v.proxy.up,
+    local: v.proxyLocal,
+    config: v.proxyConfig.state === 'absent' ? null : v.proxyConfig.file,
+  };
+  if (v.haproxy) proxy.haproxy = { up: v.haproxy.up, pid: v.haproxy.pid, frontends: v.haproxy.frontends };
+  if (v.proxy.error !== undefined) proxy.error = v.proxy.error;
+  if (v.proxyConfig.state === 'unreadable') proxy.configError = v.proxyConfig.error;
+  return proxy;
+}
+
+/** Where one proxy sends a shard, and whether that agrees with the sentinels' master and reaches the shard. */
+function proxyShardCheck(
+  topo: Pick<Topology, 'agent'>,
+  v: ProxyObservation,
+  shard: string,
+  master: string | null,
+): { target: string | null; reaches: boolean | null; problems: string[]; flag: string | null } {
+  const problems: string[] = [];
+  let target: string | null = null;
+  let flag: string | null = null;
+  if (v.haproxy) {
+    // The proxy's target is HAProxy's backend: nutcracker points at the shard's frontend, HAProxy at the master.
+    const h = haproxyShardView(v.haproxy, shard);
+    target = h.target;
+    problems.push(...h.problems);
+    if (target !== null && master !== null && target !== master) {
+      problems.push(`the proxy (through HAProxy) sends this shard to ${target}, but the sentinels' master is ${master}`);
+      flag = target;
+    }
+  } else if (v.proxyConfig.state === 'read' && topo.agent.apply !== 'haproxy') {
+    // (In mode haproxy, nutcracker.yml names HAProxy's frontends; the masters are known only to the HAProxy
+    // on the proxy's host, so status run elsewhere has no proxy target to compare.)
+    target = v.proxyConfig.servers[shard] ?? null;
+    if (target === null) problems.push(`the proxy config has no server named ${shard}`);
+    else if (master !== null && target !== master) {
+      problems.push(`the proxy sends this shard to ${target}, but the sentinels' master is ${master}`);
+      flag = target;
+    }
+  }
+  const reach = v.proxy.reaches[shard] ?? null;
+  if (v.proxy.up && reach && !reach.ok) problems.push(`a GET through the proxy to this shard fails: ${reach.error ?? 'error'}`);
+  return { target, reaches: v.proxy.up && reach ? reach.ok : null, problems, flag };
 }
 
 function emptyRejections(at: Date, windowMs: number): ProxyRejections {
