@@ -34,7 +34,7 @@ export function startAgentHttp(topo: Topology, base: EventSink, opts: { rebindMs
     pool: topo.proxy.name,
     proxyLog: localParts(topo).proxy ? proxyPaths(topo.proxyDir).log : null,
     eventsFile: agentPaths(topo.proxyDir).events,
-    snapshot: () => collectStatus(topo, { timeoutMs: 500 }),
+    snapshot: () => collectStatus(topo, { timeoutMs: 500, ownProxyOnly: true }),
   });
   const server = new ObserveServer(observer, { listen: spec.listen, token });
   let stopped = false;

@@ -7,7 +7,7 @@ import { beforeCommit, readState as readReshardState, type ReshardState } from '
 import { existsSync, readFileSync } from 'node:fs';
 import { readPoolServers } from '../render/index.js';
 import { localParts, ourPid, readRejections, type ProxyRejections } from '../runtime/index.js';
-import { agentPaths, allProxies, proxyPaths, proxyView, readPassword, type Topology } from '../topology/index.js';
+import { agentPaths, allProxies, currentProxy, proxyPaths, proxyView, readPassword, type Topology } from '../topology/index.js';
 import { haproxyShardView, observeHaproxy, type HaproxyObservation } from './haproxy-view.js';
 import { ringForTopology } from './locate.js';
 import { parseReplicationInfo, type ReplicationInfo } from '../engine/index.js';
@@ -79,6 +79,11 @@ export interface StatusOptions {
   timeoutMs?: number;
   /** How far back the proxy's log is read for rejected client commands. Default 15 minutes. */
   rejectionsWindowMs?: number;
+  /**
+   * Only the proxy `topo` describes (an agent's view), not every proxy: an agent's /metrics are its own
+   * proxy's. Default: every proxy, the one `topo` describes first.
+   */
+  ownProxyOnly?: boolean;
 }
 
 export async function observeStatus(topo: Topology, opts: StatusOptions = {}): Promise<Observations> {
@@ -92,10 +97,12 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
     ring = null;
   }
   const here = new Set(localParts(topo, opts.host).proxies);
+  const own = currentProxy(topo);
+  const observed = opts.ownProxyOnly ? [own] : [own, ...allProxies(topo).filter((p) => p !== own)];
   const [instances, sentinels, proxies] = await Promise.all([
     Promise.all(addrs.map((a) => observeInstance(a, password, timeoutMs))),
     askSentinels(topo, password, timeoutMs),
-    Promise.all(allProxies(topo).map((p) => observeOneProxy(proxyView(topo, p), here.has(p), password, timeoutMs, ring))),
+    Promise.all(observed.map((p) => observeOneProxy(proxyView(topo, p), here.has(p), password, timeoutMs, ring))),
   ]);
   const first = proxies[0]!;
   let predictedShare: number[] | null = null;
@@ -105,8 +112,8 @@ export async function observeStatus(topo: Topology, opts: StatusOptions = {}): P
     predictedShare = null;
   }
   const { listen: _listen, ...firstFields } = first;
-  // Rejected clients are counted from the first proxy on this host's log.
-  const logOf = allProxies(topo).find((p) => here.has(p));
+  // Rejected clients are counted from the first observed proxy on this host's log.
+  const logOf = observed.find((p) => here.has(p));
   return {
     at: new Date(),
     instances: Object.fromEntries(instances.map((i) => [i.addr, i])),

@@ -193,6 +193,14 @@ function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
 }
 
+/**
+ * The one-proxy form's HAProxy frontends (proxy.haproxy.frontends, the rest derived on 127.0.0.1 from
+ * proxy.listen's port + 10); with several proxies, the first's. Each proxy's are in allProxies(topo)[i].frontends.
+ */
+export function haproxyFrontends(d: Description): Record<string, string> {
+  return resolveProxies(d, '', statedAddresses(d))[0]!.frontends;
+}
+
 /** Every address the description states, keyed as ownedAddressKey: derived ports are chosen around them. */
 function statedAddresses(d: Description): Set<string> {
   const out = new Set<string>([...d.shards.flatMap((s) => s.instances), ...d.sentinel.instances]);
@@ -214,8 +222,10 @@ function crossCheck(d: Description, proxies: ProxyInstance[]): string[] {
   const out: string[] = [];
   const names = new Set<string>();
   const owners = new Map<string, string>();
+  const single = d.proxies === undefined;
+  // A proxy's loopback addresses are its host's own only in the list form; the one-proxy form keeps its old rule.
   const claim = (addr: string, who: string, ownerHost?: string) => {
-    const key = ownerHost === undefined ? addr : ownedAddressKey(addr, ownerHost);
+    const key = ownerHost === undefined || single ? addr : ownedAddressKey(addr, ownerHost);
     const prev = owners.get(key);
     if (prev) out.push(`${who}: address ${addr} is already used by ${prev}`);
     else owners.set(key, who);
@@ -229,7 +239,6 @@ function crossCheck(d: Description, proxies: ProxyInstance[]): string[] {
     s.instances.forEach((a, j) => claim(a, `shards[${i}].instances[${j}]`));
   });
   d.sentinel.instances.forEach((a, j) => claim(a, `sentinel.instances[${j}]`));
-  const single = d.proxies === undefined;
   // Per proxy: where its keys sit in the description, for messages.
   const key = (p: ProxyInstance, k: string) => (single ? (k === 'http' ? 'agent.http' : `proxy.${k}`) : `${p.field}.${k}`);
   for (const p of proxies) {

@@ -54,8 +54,8 @@ export function resolveProxies(d: ProxyInputs, stateDir: string, taken: Set<stri
       index: 0, field: 'proxy', listen, host: mustParseAddress(listen).host,
       stats: d.proxy.stats ?? SINGLE_STATS, http: d.agent.http, dir: stateDir, frontends: {},
     };
-    // As always for the one-proxy form: derived frontends on 127.0.0.1.
-    return [{ ...p, frontends: deriveFrontends(d, listen, d.proxy.haproxy.frontends, '127.0.0.1', listen, taken) }];
+    // As always for the one-proxy form: derived frontends on 127.0.0.1, around addresses as written.
+    return [{ ...p, frontends: deriveFrontends(d, listen, d.proxy.haproxy.frontends, '127.0.0.1', (a) => a, taken) }];
   }
   // Stats and frontends stay off the network: on the listen host when that is loopback (tests, one machine), else on 127.0.0.1.
   const localOf = (host: string) => (isLoopbackHost(host) ? host : '127.0.0.1');
@@ -72,7 +72,7 @@ export function resolveProxies(d: ProxyInputs, stateDir: string, taken: Set<stri
     return {
       index, field: `proxies[${index}]`, listen: e.listen, host, stats: stats[index]!, http: e.http,
       dir: join(stateDir, 'proxies', addressSlug(e.listen)),
-      frontends: deriveFrontends(d, e.listen, e.haproxy.frontends, local, e.listen, taken),
+      frontends: deriveFrontends(d, e.listen, e.haproxy.frontends, local, (a) => ownedAddressKey(a, host), taken),
     };
   });
 }
@@ -82,9 +82,8 @@ export function resolveProxies(d: ProxyInputs, stateDir: string, taken: Set<stri
  * order) not taken. Ports past 65535 are returned as they are; crossCheck names the field.
  */
 function deriveFrontends(
-  d: Pick<Description, 'shards'>, listen: string, given: Record<string, string>, local: string, owner: string, taken: Set<string>,
+  d: Pick<Description, 'shards'>, listen: string, given: Record<string, string>, local: string, key: (addr: string) => string, taken: Set<string>,
 ): Record<string, string> {
-  const ownerHost = mustParseAddress(owner).host;
   let port = mustParseAddress(listen).port + 10;
   const out: Record<string, string> = {};
   for (const s of d.shards) {
@@ -93,9 +92,9 @@ function deriveFrontends(
       out[s.name] = g;
       continue;
     }
-    while (taken.has(ownedAddressKey(`${local}:${port}`, ownerHost))) port++;
+    while (taken.has(key(`${local}:${port}`))) port++;
     out[s.name] = `${local}:${port}`;
-    taken.add(ownedAddressKey(out[s.name]!, ownerHost));
+    taken.add(key(out[s.name]!));
     port++;
   }
   return out;

@@ -277,3 +277,54 @@ describe('a shard that cannot take writes is flagged', () => {
     expect(analyze(topo, w).problems.join('\n')).not.toMatch(/refuses writes/);
   });
 });
+
+describe('status analysis with several proxies', () => {
+  /** The healthy world with a second proxy; `second` changes what status sees of it. */
+  function twoProxies(second: Partial<NonNullable<Observations['proxies']>[number]> = {}): Observations {
+    const w = world();
+    const first = { listen: '127.0.0.1:4000', proxy: w.proxy, proxyConfig: w.proxyConfig, proxyLocal: true, agentPid: 4242, haproxy: null };
+    const other = {
+      listen: '127.0.0.2:4000',
+      proxy: { up: true, reaches: { s1: { ok: true }, s2: { ok: true } } },
+      proxyConfig: { state: 'read' as const, file: '/x/proxies/2/nutcracker.yml', servers: { s1: '127.0.0.1:1000', s2: '127.0.0.1:2000' } },
+      proxyLocal: true,
+      agentPid: 4343,
+      haproxy: null,
+      ...second,
+    };
+    return { ...w, proxies: [first, other] };
+  }
+
+  it('every proxy is reported, with each shard\'s target through it; healthy when all agree', () => {
+    const r = analyze(topo, twoProxies());
+    expect(r.healthy).toBe(true);
+    expect(r.proxies?.map((p) => [p.listen, p.up, p.agent?.running])).toEqual([['127.0.0.1:4000', true, true], ['127.0.0.2:4000', true, true]]);
+    expect(r.shards[0]!.proxies).toEqual([
+      { listen: '127.0.0.1:4000', target: '127.0.0.1:1000', reaches: true, agrees: true },
+      { listen: '127.0.0.2:4000', target: '127.0.0.1:1000', reaches: true, agrees: true },
+    ]);
+  });
+
+  it('one proxy on the old master makes status unhealthy, naming that proxy', () => {
+    const r = analyze(topo, twoProxies({ proxyConfig: { state: 'read', file: '/x/p2.yml', servers: { s1: '127.0.0.1:1001', s2: '127.0.0.1:2000' } } }));
+    expect(r.healthy).toBe(false);
+    expect(r.problems).toEqual(['s1: through proxy 127.0.0.2:4000: the proxy sends this shard to 127.0.0.1:1001, but the sentinels\' master is 127.0.0.1:1000']);
+    expect(r.shards[0]!.proxies?.[1]).toMatchObject({ target: '127.0.0.1:1001', agrees: false });
+    expect(r.shards[0]!.instances.find((i) => i.addr === '127.0.0.1:1001')!.flagged).toBe(true);
+  });
+
+  it('a proxy that is down, or whose agent is not running, is a problem naming it', () => {
+    const r = analyze(topo, twoProxies({ proxy: { up: false, error: 'connection refused', reaches: { s1: null, s2: null } }, agentPid: null }));
+    expect(r.problems).toEqual([
+      'proxy 127.0.0.2:4000 does not answer (connection refused)',
+      'proxy 127.0.0.2:4000: the agent is not running on this host: failovers will not reach the proxy (redis-shard up starts it)',
+    ]);
+  });
+
+  it('a proxy on another host: reachability only, no target, no agent', () => {
+    const r = analyze(topo, twoProxies({ proxyConfig: { state: 'absent', file: '/x/p2.yml' }, proxyLocal: false, agentPid: null }));
+    expect(r.healthy).toBe(true);
+    expect(r.proxies?.[1]).toMatchObject({ local: false, config: null, agent: null });
+    expect(r.shards[1]!.proxies?.[1]).toEqual({ listen: '127.0.0.2:4000', target: null, reaches: true, agrees: null });
+  });
+});

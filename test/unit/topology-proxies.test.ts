@@ -43,6 +43,19 @@ describe('one proxy (proxy.listen): unchanged', () => {
     expect(allProxies(t).map((p) => [p.listen, p.stats, p.http?.listen])).toEqual([['127.0.0.1:22121', '127.0.0.1:22222', '127.0.0.1:22180']]);
   });
 
+  it('derived frontends step around every address as written, as they always did', () => {
+    const t = parseTopology(
+      `shards:
+  - {name: a, master: "127.0.0.1:22131", instances: ["127.0.0.1:22131"]}
+sentinel: {instances: ["127.0.0.1:26379"], quorum: 1}
+redis: {minReplicasToWrite: 0}
+proxy: {listen: "10.0.0.1:22121"}
+`,
+      '/x/redis-shard.yml',
+    );
+    expect(t.haproxyFrontends).toEqual({ a: '127.0.0.1:22132' });
+  });
+
   it('no proxy at all is refused, naming proxy.listen', () => {
     expect(errorOf(base)).toMatch(/proxy\.listen: required/);
   });
