@@ -1,18 +1,19 @@
 /**
  * With several proxies, a failover is complete only when every proxy sends the shard's writes to the new
  * master. Checked from the outside, as a client would see it, so it holds for proxies on other hosts too: a
- * write through the proxy must succeed and then be on the master the sentinels' majority names.
+ * write through the proxy must succeed and then be on an instance of the shard that says ROLE master (not the
+ * killed one); once the round knows the elected master, every proxy's writes must land on that one.
  */
 import { CheckFailedError } from '../errors.js';
 import { waitFor, withClient } from '../runtime/index.js';
 import { allProxies, type Topology } from '../topology/index.js';
-import { describeAnswers, sentinelView } from './failover-observe.js';
+import { roleOf } from './failover-observe.js';
 import { keyForShard } from './failover-round.js';
 
 export interface ProxyFollow {
   /** The proxy's listen address. */
   listen: string;
-  /** ms from the kill until a write through this proxy landed on the new master. */
+  /** ms from the kill until a write through this proxy landed on an instance that says master (not the killed one). */
   followedMs: number;
 }
 
@@ -23,9 +24,10 @@ export function followKeys(topo: Topology, shard: string): Record<string, string
 }
 
 /**
- * Waits, for every proxy at once, until a write through it to `shard` lands on the master a majority of the
- * sentinels names (not `oldMaster`). Started at the kill, so each figure is that proxy's own. A proxy that does
- * not follow within `timeoutMs` fails the round, naming it and what it did last.
+ * Waits, for every proxy at once, until a write through it to `shard` lands on `opts.onto`, or (not given) on
+ * any instance of the shard other than `oldMaster` that answers ROLE master. Started at the kill, each figure
+ * is that proxy's own, not the sentinels' (whose majority names the new master ~1 s after the fast path moved
+ * the proxies). A proxy that does not follow within `timeoutMs` fails the round, naming it and what it did last.
  */
 export async function waitProxiesFollow(
   topo: Topology,
@@ -34,9 +36,15 @@ export async function waitProxiesFollow(
   oldMaster: string,
   killedAt: number,
   timeoutMs: number,
-  opts: { noreplicasCounts?: boolean; signal?: AbortSignal } = {},
+  opts: { noreplicasCounts?: boolean; signal?: AbortSignal; onto?: string } = {},
 ): Promise<ProxyFollow[]> {
   const keys = followKeys(topo, shard);
+  const others = topo.shards.find((s) => s.name === shard)!.instances.filter((i) => i !== oldMaster);
+  const mastersNow = async (): Promise<string[]> => {
+    if (opts.onto !== undefined) return [opts.onto];
+    const roles = await Promise.all(others.map(async (i) => ({ i, r: await roleOf(i, password, 300) })));
+    return roles.filter(({ r }) => 'role' in r && r.role === 'master').map(({ i }) => i);
+  };
   return Promise.all(
     allProxies(topo).map(async (p) => {
       let last = 'nothing yet';
@@ -44,9 +52,9 @@ export async function waitProxiesFollow(
       try {
         await waitFor(
           async () => {
-            const v = (await sentinelView(topo, password, 300))[shard]!;
-            if (v.master === null || v.master === oldMaster) {
-              last = `a majority of sentinels to name a new master (${describeAnswers(v)})`;
+            const masters = await mastersNow();
+            if (masters.length === 0) {
+              last = `an instance of ${shard} other than ${oldMaster} to say ROLE master`;
               return false;
             }
             const token = `${p.listen}:${process.pid}:${++n}`;
@@ -60,12 +68,11 @@ export async function waitProxiesFollow(
               last = `a write through it to succeed (${msg})`;
               return false;
             }
-            const there = await withClient(v.master, password, (c) => c.get(keys[p.listen]!), { timeoutMs: 500 }).catch(() => null);
-            if (there !== token) {
-              last = `its write to land on ${v.master} (the new master has ${there === null ? 'nothing' : `"${there}"`})`;
-              return false;
+            for (const m of masters) {
+              if ((await withClient(m, password, (c) => c.get(keys[p.listen]!), { timeoutMs: 500 }).catch(() => null)) === token) return true;
             }
-            return true;
+            last = `its write to land on ${masters.join(' or ')}`;
+            return false;
           },
           { timeoutMs, intervalMs: 50, what: `proxy ${p.listen} to follow ${shard}'s failover`, ...(opts.signal ? { signal: opts.signal } : {}) },
         );

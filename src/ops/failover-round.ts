@@ -162,7 +162,15 @@ export async function killRound(topo: Topology, password: string | null, kill: s
       if (ticker) clearInterval(ticker);
       ticker = null;
     });
-    const followed = await follows.finally(() => Promise.all(several ? failing.map((s) => clearFollowKeys(topo, password, s.name)) : []));
+    // And every proxy ends on the master the sentinels elected (after a leader crash it may not be the first one promoted).
+    const confirm = async () => {
+      const r = await follows;
+      if (r !== null) {
+        await Promise.all(failing.map((s, i) => waitProxiesFollow(topo, password, s.name, before[s.name]!.master!, at, opts.timeoutMs ?? 30_000, { onto: done[i]!.newMaster, noreplicasCounts: refusesWrites(topo, s.name, kill) })));
+      }
+      return r;
+    };
+    const followed = await confirm().finally(() => Promise.all(several ? failing.map((s) => clearFollowKeys(topo, password, s.name)) : []));
 
     if (opts.afterFailover) await opts.afterFailover(failing.map((s, i) => ({ shard: s.name, newMaster: done[i]!.newMaster, writesRefused: done[i]!.writesRefused })));
     const resumeWait = opts.afterFailover ? 60_000 : 30_000;

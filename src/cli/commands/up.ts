@@ -35,7 +35,7 @@ export function register(program: Command): void {
       log(
         n === 0
           ? `already running: ${result.alreadyRunning.length} processes; nothing to start`
-          : `ready: started ${n} processes${result.alreadyRunning.length ? `, ${result.alreadyRunning.length} were already running` : ''}; proxy at ${topo.proxy.listen}`,
+          : `ready: started ${n} processes${result.alreadyRunning.length ? `, ${result.alreadyRunning.length} were already running` : ''}; ${proxiesText(result.parts.proxies.map((p) => p.listen), topo.proxy.listen)}`,
       );
       // Configs are rendered once: an edit of the description since then changes nothing unless applied.
       const drift = await findDrift(topo, opts.host !== undefined ? { host: opts.host } : {}).catch(() => []);
@@ -68,4 +68,10 @@ export function register(program: Command): void {
       log('stopping...');
       await down(topo, { host: opts.host, log });
     });
+}
+
+/** Where clients connect: this host's proxies, or (none here) the description's first. */
+function proxiesText(here: string[], first: string): string {
+  if (here.length === 0) return `proxy at ${first}`;
+  return here.length === 1 ? `proxy at ${here[0]}` : `proxies at ${here.join(', ')}`;
 }
