@@ -130,6 +130,15 @@ describe('two proxies on two hosts, apply mode haproxy', () => {
     expect(Object.values(b!.frontends).every((f) => f.startsWith(`${HOST_B}:`))).toBe(true);
   });
 
+  it('an agent for one of several proxies must be told which (--proxy), and a wrong one is named', async () => {
+    const none = await s.cli(['agent']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--proxy: required when the description lists several proxies \(127\.0\.0\.2:24730, 127\.0\.0\.3:24730\)/);
+    const wrong = await s.cli(['agent', '--proxy', '127.0.0.9:1']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--proxy 127\.0\.0\.9:1: no proxy listens there/);
+  });
+
   it('status shows every proxy, each shard\'s target through each, and is healthy', async () => {
     const r = await s.cli(['status', '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);

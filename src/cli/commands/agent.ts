@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { fileEventSink, startAgent } from '../../agent/index.js';
 import { startAgentHttp } from '../../ops/index.js';
-import { agentPaths, allProxies, findProxy, proxyView, readPassword, type Topology } from '../../topology/index.js';
-import { InvalidInputError } from '../../errors.js';
-import { topologyFrom } from '../options.js';
+import { agentPaths, readPassword } from '../../topology/index.js';
+import { oneProxyTopology, topologyFrom } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -12,7 +11,8 @@ export function register(program: Command): void {
     .option('--no-fast-path', 'switch only when a majority of sentinels agree (no early switch on +selected-slave)')
     .option('--proxy <listen>', 'with several proxies: the one this agent keeps on the masters (its listen address)')
     .action(async (opts: { fastPath: boolean; proxy?: string }, cmd: Command) => {
-      const topo = agentTopology(topologyFrom(cmd), opts.proxy);
+      // One agent per proxy: its own config writer, lock, fast path and HTTP side (up passes --proxy).
+      const topo = oneProxyTopology(topologyFrom(cmd), opts.proxy);
       const password = readPassword(topo);
       // /metrics and the dashboard (agent.http): fed the agent's events, never in the reconcile loop's way.
       const http = startAgentHttp(topo, fileEventSink(agentPaths(topo.proxyDir).events));
@@ -33,11 +33,3 @@ export function register(program: Command): void {
     });
 }
 
-/** One agent per proxy: its own config writer, lock, fast path and HTTP side (a view of the description). */
-function agentTopology(topo: Topology, listen: string | undefined): Topology {
-  if (listen !== undefined) return proxyView(topo, findProxy(topo, listen));
-  if (allProxies(topo).length > 1) {
-    throw new InvalidInputError(`--proxy: required when the description lists several proxies (${allProxies(topo).map((p) => p.listen).join(', ')}); up passes it`);
-  }
-  return topo;
-}

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { installStaged, RESTART_MODES, type RestartMode } from '../../services/index.js';
-import { topologyFrom } from '../options.js';
+import { oneProxyTopology, topologyFrom } from '../options.js';
 
 export function register(program: Command): void {
   const proxy = program.command('proxy').description('the proxy (nutcracker) config');
@@ -13,8 +13,9 @@ export function register(program: Command): void {
     .option('--unit <name>', 'the nutcracker unit, with --restart systemd', 'redis-shard-proxy.service')
     .option('--group <name>', "group of the installed file when it holds no password (the services' group)")
     .option('--force', 'install and restart even when nothing changed')
-    .action(async (opts: { restart: RestartMode; unit: string; group?: string; force?: boolean }, cmd: Command) => {
-      const topo = topologyFrom(cmd);
+    .option('--proxy <listen>', 'with several proxies: the one whose staged config is installed (its listen address)')
+    .action(async (opts: { restart: RestartMode; unit: string; group?: string; force?: boolean; proxy?: string }, cmd: Command) => {
+      const topo = oneProxyTopology(topologyFrom(cmd), opts.proxy);
       const log = (line: string) => process.stdout.write(`${line}\n`);
       await installStaged(topo, { restart: opts.restart, unit: opts.unit, group: opts.group, force: opts.force, log });
     });
