@@ -139,6 +139,15 @@ describe('two proxies on two hosts, apply mode haproxy', () => {
     expect(wrong.stderr).toMatch(/--proxy 127\.0\.0\.9:1: no proxy listens there/);
   });
 
+  it('reshard and services install refuse several proxies (exit 2, naming proxies), changing nothing', async () => {
+    const r = await s.cli(['reshard', '--plan']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/proxies lists 2 proxies .*reshard's cut switches one proxy only.*nothing was changed/);
+    const sv = await s.cli(['services', 'install', '--dry-run', '--host', HOST_A]);
+    expect(sv.code).toBe(2);
+    expect(sv.stderr + sv.stdout).toMatch(/proxies lists 2 proxies; services install does not write units for several proxies yet/);
+  });
+
   it('status shows every proxy, each shard\'s target through each, and is healthy', async () => {
     const r = await s.cli(['status', '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
