@@ -3,9 +3,13 @@ import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, read
 import { basename, dirname, join } from 'node:path';
 import { readProcStat } from '../engine/index.js';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import { readHaproxyServers, readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setHaproxyServers, setServerAddresses } from '../render/index.js';
 import {
-  atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, expectedRings, haproxyConfig, isAlive, readBackends, switchBackend,
+  readHaproxyFenced, readHaproxyServers, readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setHaproxyFenced, setHaproxyServers,
+  setServerAddresses,
+} from '../render/index.js';
+import {
+  atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, expectedRings, fenceShard, haproxyConfig, isAlive, readBackends, switchBackend, unfenceShard,
+  type BackendState,
 } from '../runtime/index.js';
 import { agentPaths, haproxyPaths, parseAddress, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
@@ -23,6 +27,12 @@ export interface BaseConfig {
    * HAProxy's backend addresses as it reports them (the file's when it does not answer).
    */
   servers: Record<string, string>;
+  /**
+   * Shards fenced now (agent/fence.ts). Mode haproxy: backends in maintenance as HAProxy reports them (the file's
+   * `disabled` lines when it does not answer); `servers` keeps the address they were fenced from. Other modes:
+   * shards whose server line holds agent.fence.address.
+   */
+  fenced: string[];
   /** The file it was read from. */
   path: string;
   /** Set when the file itself was unusable and `text` is the last good (or freshly rendered) config instead. */
@@ -66,7 +76,7 @@ export class ConfigApplier {
   private readonly checking = new Map<string, Promise<{ ok: true } | { ok: false; error: string }>>();
   private checkSeq = 0;
   private readonly rejectedAt = new Map<string, number>();
-  private lastGood: { text: string; sha: string; servers: Record<string, string> } | null = null;
+  private lastGood: { text: string; sha: string; servers: Record<string, string>; fenced: string[] } | null = null;
   /** supervise mode: the config the supervised nutcracker was last seen serving (started on it, or found running it). */
   private served: { text: string; sha: string } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -95,10 +105,16 @@ export class ConfigApplier {
     return Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((s) => [s.name, s.addr]));
   }
 
-  /** HAProxy's live backend addresses, or null when it does not answer (not running, restarting). */
-  private async liveBackends(): Promise<Record<string, string> | null> {
+  /** The shards a config text of this mode has fenced. */
+  private fencedOf(text: string, servers: Record<string, string>): string[] {
+    if (this.mode === 'haproxy') return readHaproxyFenced(text);
+    return Object.entries(servers).filter(([, a]) => a === this.topo.agent.fence.address).map(([k]) => k);
+  }
+
+  /** HAProxy's live backends (address, maintenance), or null when it does not answer (not running, restarting). */
+  private async liveBackends(): Promise<Record<string, BackendState> | null> {
     try {
-      return Object.fromEntries(Object.entries(await readBackends(this.topo)).map(([k, v]) => [k, v.addr]));
+      return await readBackends(this.topo);
     } catch {
       return null;
     }
@@ -191,7 +207,10 @@ export class ConfigApplier {
     const base = await this.readBaseFile();
     if (this.mode !== 'haproxy') return base;
     const live = await this.liveBackends();
-    return live === null ? base : { ...base, servers: { ...base.servers, ...live } };
+    if (live === null) return base;
+    const servers = { ...base.servers, ...Object.fromEntries(Object.entries(live).map(([k, v]) => [k, v.addr])) };
+    const fenced = Object.keys(servers).filter((k) => (live[k] ? live[k].maint : base.fenced.includes(k)));
+    return { ...base, servers, fenced };
   }
 
   private async readBaseFile(): Promise<BaseConfig> {
@@ -201,12 +220,12 @@ export class ConfigApplier {
       const text = readFileSync(path, 'utf8');
       const sha = sha256(text);
       // An unchanged file (the common case, every pass) is not parsed or checked again.
-      if (this.lastGood?.sha === sha) return { ...this.lastGood, servers: { ...this.lastGood.servers }, path, problem: null };
+      if (this.lastGood?.sha === sha) return { ...this.lastGood, servers: { ...this.lastGood.servers }, fenced: [...this.lastGood.fenced], path, problem: null };
       const servers = this.serversOf(text);
       const usable = await this.usable(text);
       if (usable.ok) {
-        this.lastGood = { text, sha, servers };
-        return { text, sha, servers: { ...servers }, path, problem: null };
+        this.lastGood = { text, sha, servers, fenced: this.fencedOf(text, servers) };
+        return { text, sha, servers: { ...servers }, fenced: [...this.lastGood.fenced], path, problem: null };
       }
       problem = usable.error;
     } catch (e) {
@@ -216,20 +235,24 @@ export class ConfigApplier {
     const masters = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
     const text = this.mode === 'haproxy' ? haproxyConfig(this.topo, masters) : renderNutcrackerYml(this.topo, masters, this.password);
     const servers = Object.fromEntries(this.topo.shards.map((s) => [s.name, s.master]));
-    return { text, sha: sha256(text), servers, path, problem: `${path}: ${problem}; no good config seen yet, using one rendered from the description` };
+    return { text, sha: sha256(text), servers, fenced: [], path, problem: `${path}: ${problem}; no good config seen yet, using one rendered from the description` };
   }
 
   private readonly edits = new Map<string, string>();
 
   /**
    * `setServerAddresses` on a base config, memoised: the fast path and the +odown preparation compute the
-   * texts a failover may need ahead of time, so the switch itself only looks them up.
+   * texts a failover may need ahead of time, so the switch itself only looks them up. `fenced` (mode haproxy
+   * only, where a fence is a state of the backend rather than an address) fences or unfences those shards.
    */
-  edit(base: Pick<BaseConfig, 'text' | 'sha'>, changes: Record<string, string>): string {
-    const key = `${base.sha}|${Object.entries(changes).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
+  edit(base: Pick<BaseConfig, 'text' | 'sha'>, changes: Record<string, string>, fenced: Record<string, boolean> = {}): string {
+    const key = `${base.sha}|${Object.entries(changes).sort().map(([k, v]) => `${k}=${v}`).join(',')}|${Object.entries(fenced).sort().map(([k, v]) => `${k}=${v}`).join(',')}`;
     let text = this.edits.get(key);
     if (text === undefined) {
-      text = this.mode === 'haproxy' ? setHaproxyServers(base.text, changes) : setServerAddresses(base.text, this.topo.proxy.name, changes);
+      if (this.mode === 'haproxy') {
+        text = setHaproxyServers(base.text, changes);
+        if (Object.keys(fenced).length > 0) text = setHaproxyFenced(text, fenced);
+      } else text = setServerAddresses(base.text, this.topo.proxy.name, changes);
       if (this.edits.size > 64) this.edits.clear();
       this.edits.set(key, text);
     }
@@ -308,7 +331,8 @@ export class ConfigApplier {
     // or it was restarted): what counts is its live state, so the activation always runs.
     const live = this.mode === 'haproxy' ? await this.liveBackends() : null;
     const serversWanted = this.mode === 'haproxy' ? this.serversOf(text) : {};
-    const liveDiffers = live !== null && Object.entries(serversWanted).some(([k, v]) => live[k] !== v);
+    const fencedWanted = this.mode === 'haproxy' ? readHaproxyFenced(text) : [];
+    const liveDiffers = live !== null && Object.entries(serversWanted).some(([k, v]) => live[k]?.addr !== v || live[k].maint !== fencedWanted.includes(k));
     if (this.mode === 'haproxy') force ||= liveDiffers;
     const changed = before !== text || liveDiffers;
     const steps = () => ({ lockMs: ms(tLocked - t0), checkMs: ms(tChecked - tLocked), writeMs: ms(writtenAtMs - tChecked) });
@@ -338,12 +362,13 @@ export class ConfigApplier {
         const err = e as NodeJS.ErrnoException;
         return { ok: false, stage: 'write', error: new EnvironmentError(`cannot write ${path}: ${err.code ?? err.message}; the old config is kept`, { cause: e }) };
       }
-      this.lastGood = { text, sha: sha256(text), servers: this.serversOf(text) };
+      const servers = this.serversOf(text);
+      this.lastGood = { text, sha: sha256(text), servers, fenced: this.fencedOf(text, servers) };
     }
     writtenAtMs = performance.now();
     try {
       if (this.mode === 'haproxy') {
-        await this.switchHaproxy(serversWanted);
+        await this.switchHaproxy(serversWanted, fencedWanted);
         return { ok: true, changed, path, writtenAtMs, servingAtMs: performance.now(), restart: null, steps: steps() };
       }
       const restart = await this.activate(path, sha256(text));
@@ -375,7 +400,8 @@ export class ConfigApplier {
     try {
       atomicWriteFile(`${path}.rejected`, text, { mode: 0o600 });
       atomicWriteFile(path, prev.text, { mode: this.password !== null ? 0o600 : 0o644 });
-      this.lastGood = { text: prev.text, sha: prev.sha, servers: this.serversOf(prev.text) };
+      const servers = this.serversOf(prev.text);
+      this.lastGood = { text: prev.text, sha: prev.sha, servers, fenced: this.fencedOf(prev.text, servers) };
       const r = await this.activate(path, prev.sha);
       return new EnvironmentError(
         `nutcracker did not start on the new config (${failed.message}); the previous config is back in ${path} and serving (pid ${r?.pid ?? '?'}); the rejected one is ${path}.rejected`,
@@ -387,14 +413,19 @@ export class ConfigApplier {
   }
 
   /**
-   * Mode haproxy: points every shard's backend where the file now says, each verified by reading it back.
-   * Shards already there are not touched (their sessions stay open).
+   * Mode haproxy: points every shard's backend where the file now says, and in or out of maintenance (fenced) as
+   * it says, each verified by reading it back. Shards already there are not touched (their sessions stay open).
+   * A fence goes on before anything else of its shard changes, and comes off only after the address is the
+   * new one: no connection is ever made to an address the file does not hold unfenced.
    */
-  private async switchHaproxy(wanted: Record<string, string>): Promise<void> {
+  private async switchHaproxy(wanted: Record<string, string>, fenced: string[]): Promise<void> {
     const live = await this.liveBackends();
     if (live === null) throw new TransientError(`haproxy does not answer on ${haproxyPaths(this.topo.proxyDir).socket}; the file holds the new masters, so a restarted haproxy starts on them`);
     for (const [shard, addr] of Object.entries(wanted)) {
-      if (live[shard] !== addr) await switchBackend(this.topo, shard, addr);
+      const fence = fenced.includes(shard);
+      if (fence && !live[shard]?.maint) await fenceShard(this.topo, shard);
+      if (live[shard]?.addr !== addr) await switchBackend(this.topo, shard, addr);
+      if (!fence && live[shard]?.maint) await unfenceShard(this.topo, shard);
     }
   }
 

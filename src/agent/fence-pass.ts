@@ -1,8 +1,9 @@
+import { haproxyServerRef } from '../render/index.js';
 import type { Topology } from '../topology/index.js';
 import type { RoleProbe, ShardDecision } from './analyze.js';
 import type { BaseConfig, ConfigApplier } from './apply.js';
 import type { EventSink } from './events.js';
-import { decideFence, fenceProbes, type FenceSettings } from './fence.js';
+import { decideFence, fenceProbes, unfenceOnMajority, type FenceDecision, type FenceSettings } from './fence.js';
 import { probeRole } from './role-probe.js';
 
 export interface FencePassDeps {
@@ -30,6 +31,8 @@ export class FencePass {
   private refused = false;
   /** Per fenced shard: the address it was fenced from. */
   private readonly fencedFrom = new Map<string, string>();
+  /** Mode haproxy: the shards the last pass found fenced (HAProxy's maintenance state), for applied(). */
+  private fencedSeen = new Set<string>();
 
   constructor(private readonly d: FencePassDeps) {
     const f = d.topo.agent.fence;
@@ -41,8 +44,13 @@ export class FencePass {
     this.startedAt = Date.now();
   }
 
-  /** Records which shards a pass (observed at `observedAt`) saw with and without a majority. */
-  observed(decisions: ShardDecision[], observedAt: number): void {
+  private get haproxyMode(): boolean {
+    return this.d.topo.agent.apply === 'haproxy';
+  }
+
+  /** Records which shards a pass (observed at `observedAt`) saw with and without a majority, and which were fenced. */
+  observed(decisions: ShardDecision[], observedAt: number, fenced: string[] = []): void {
+    this.fencedSeen = new Set(fenced);
     for (const d of decisions) {
       if (d.action === 'hold' && d.reason === 'no-majority') {
         if (!this.noMajoritySince.has(d.shard)) this.noMajoritySince.set(d.shard, this.majoritySeenAt.get(d.shard) ?? this.startedAt);
@@ -54,51 +62,71 @@ export class FencePass {
   }
 
   /**
-   * Fences (or unfences) shards while the sentinels' majority is missing. Returns null when it did nothing, else
-   * whether to pass again soon. While the majority is missing and a shard is not fenced yet, passes follow each
-   * other closely so the fence comes soon after afterMs, not up to an interval later.
+   * Fences (or unfences) shards while the sentinels' majority is missing, and lifts a fence the majority's return
+   * finds still on (mode haproxy, where a fence keeps the master's address: fence.ts, unfenceOnMajority). Returns
+   * null when it did nothing, else whether to pass again soon. While the majority is missing and a shard is not
+   * fenced yet, passes follow each other closely so the fence comes soon after afterMs, not up to an interval later.
    */
-  async run(base: BaseConfig): Promise<boolean | null> {
+  async run(base: BaseConfig, decisions: ShardDecision[] = []): Promise<boolean | null> {
     const { topo, events, applier } = this.d;
     const f = this.settings;
-    // haproxy mode fences through HAProxy's runtime API (i14's fenceShard); not wired here yet: no fencing there.
-    if (!f.enabled || this.noMajoritySince.size === 0 || topo.agent.apply === 'haproxy') return null;
-    // A fence address that is an instance of the deployment would send a shard's keys to a live server.
-    if (topo.shards.some((s) => s.instances.includes(f.address)) || f.address === topo.proxy.listen) {
+    const haproxy = this.haproxyMode;
+    const todo = new Map<string, FenceDecision>();
+    for (const d of decisions) {
+      const u = unfenceOnMajority(base.fenced.includes(d.shard), d);
+      if (u.action !== 'none') todo.set(d.shard, u);
+    }
+    let shards = f.enabled ? topo.shards.filter((s) => this.noMajoritySince.has(s.name)) : [];
+    // A fence address that is an instance of the deployment would send a shard's keys to a live server (mode
+    // haproxy fences by HAProxy's maintenance state, not by an address).
+    if (shards.length > 0 && !haproxy && (topo.shards.some((s) => s.instances.includes(f.address)) || f.address === topo.proxy.listen)) {
       if (!this.refused) events.human(`agent.fence.address ${f.address} is an address of this deployment; not fencing (choose an address that refuses connections)`);
       this.refused = true;
-      return null;
+      shards = [];
     }
-    const shards = topo.shards.filter((s) => this.noMajoritySince.has(s.name));
+    if (todo.size === 0 && shards.length === 0) return null;
     const wanted = [...new Set(shards.flatMap((s) => fenceProbes(s)))];
     const roles = new Map<string, RoleProbe>();
     await Promise.all(wanted.map(async (a) => roles.set(a, await probeRole(a, this.d.password, 300))));
-    const changes: Record<string, string> = {};
-    const why: Record<string, { event: 'fence' | 'unfence'; detail: Record<string, unknown> }> = {};
     for (const s of shards) {
+      const fenced = base.fenced.includes(s.name);
+      const current = base.servers[s.name] ?? null;
       const d = decideFence(f, {
         shard: s.name,
         instances: s.instances,
-        current: base.servers[s.name] ?? null,
+        current,
+        fenced,
         noMajoritySince: this.noMajoritySince.get(s.name) ?? null,
-        fencedFrom: this.fencedFrom.get(s.name) ?? null,
+        // Mode haproxy keeps the master a shard was fenced from as its backend's address, across agent restarts.
+        fencedFrom: haproxy ? (fenced ? current : null) : (this.fencedFrom.get(s.name) ?? null),
         roles: Object.fromEntries(s.instances.map((i) => [i, roles.get(i)!])),
         now: Date.now(),
       });
+      if (d.action !== 'none') todo.set(s.name, d);
+    }
+    const changes: Record<string, string> = {};
+    const flags: Record<string, boolean> = {};
+    const why: Record<string, { event: 'fence' | 'unfence'; detail: Record<string, unknown> }> = {};
+    const fenceTo = (shard: string) => (haproxy ? `maintenance (haproxy ${haproxyServerRef(shard)})` : f.address);
+    for (const [shard, d] of todo) {
       if (d.action === 'fence') {
-        changes[s.name] = f.address;
-        why[s.name] = { event: 'fence', detail: { shard: s.name, from: d.from, to: f.address, noMajorityMs: d.noMajorityMs, why: d.why } };
+        if (haproxy) flags[shard] = true;
+        else changes[shard] = f.address;
+        why[shard] = { event: 'fence', detail: { shard, from: d.from, to: fenceTo(shard), noMajorityMs: d.noMajorityMs, why: d.why } };
       } else if (d.action === 'unfence') {
-        changes[s.name] = d.to;
-        why[s.name] = { event: 'unfence', detail: { shard: s.name, to: d.to, why: d.why } };
+        if (haproxy) flags[shard] = false;
+        changes[shard] = d.to;
+        why[shard] = { event: 'unfence', detail: { shard, to: d.to, why: d.why } };
       }
     }
-    const unfencedPending = shards.some((s) => base.servers[s.name] !== f.address);
-    if (Object.keys(changes).length === 0) return unfencedPending;
+    const unfencedPending = shards.some((s) => !base.fenced.includes(s.name));
+    if (Object.keys(why).length === 0) return unfencedPending;
     const r = await applier.apply((b) => {
       // Under the lock: only shards still where this pass saw them.
-      const still = Object.fromEntries(Object.entries(changes).filter(([shard]) => b.servers[shard] === base.servers[shard]));
-      return Object.keys(still).length > 0 ? applier.edit(b, still) : null;
+      const still = (shard: string) => b.servers[shard] === base.servers[shard] && b.fenced.includes(shard) === base.fenced.includes(shard);
+      const c = Object.fromEntries(Object.entries(changes).filter(([shard]) => still(shard)));
+      const fl = Object.fromEntries(Object.entries(flags).filter(([shard]) => still(shard)));
+      return Object.keys(c).length + Object.keys(fl).length > 0 ? applier.edit(b, c, fl) : null;
     });
     if (!r.ok) {
       this.d.applyFailed(r.stage, r.error, changes);
@@ -108,7 +136,7 @@ export class FencePass {
       events.emit(w.event, w.detail);
       if (w.event === 'fence') {
         this.fencedFrom.set(shard, String(w.detail.from));
-        events.human(`shard ${shard}: fenced (proxy server line -> ${f.address}): no sentinel majority for ${String(w.detail.noMajorityMs)} ms and ${String(w.detail.why)}`);
+        events.human(`shard ${shard}: fenced (proxy -> ${String(w.detail.to)}): no sentinel majority for ${String(w.detail.noMajorityMs)} ms and ${String(w.detail.why)}`);
       } else {
         this.fencedFrom.delete(shard);
         events.human(`shard ${shard}: unfenced, proxy back on ${String(w.detail.to)}: ${String(w.detail.why)}`);
@@ -117,10 +145,14 @@ export class FencePass {
     return true;
   }
 
-  /** Another path (the majority's switch) moved shards: those that were on the fence address are unfenced by it. */
-  applied(changes: Array<{ shard: string; from: string | null; to: string }>): void {
+  /**
+   * Another path moved shards. The majority's switch unfences: by replacing the fence address, or in mode haproxy
+   * with the switch itself. The fast path's early switch moves a fenced shard's address but keeps the fence.
+   */
+  applied(changes: Array<{ shard: string; from: string | null; to: string }>, path = 'majority'): void {
     for (const c of changes) {
-      if (c.from !== this.settings.address) continue;
+      const wasFenced = this.haproxyMode ? path === 'majority' && this.fencedSeen.has(c.shard) : c.from === this.settings.address;
+      if (!wasFenced) continue;
       this.fencedFrom.delete(c.shard);
       this.d.events.emit('unfence', { shard: c.shard, to: c.to, why: `the sentinels' majority names ${c.to}` });
       this.d.events.human(`shard ${c.shard}: unfenced, proxy on ${c.to}, the sentinels' majority's master`);

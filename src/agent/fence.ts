@@ -1,4 +1,4 @@
-import type { RoleProbe } from './analyze.js';
+import type { RoleProbe, ShardDecision } from './analyze.js';
 
 /**
  * Fencing a shard the agent can no longer vouch for (agent.fence). The case it exists for is Jepsen's: the
@@ -14,6 +14,16 @@ import type { RoleProbe } from './analyze.js';
  * one other instance of the shard, reachable from here, answers ROLE slave of that master with its link
  * connected: the master is replicating, so what it acknowledges is not confined to one side. A master that does
  * not answer at all is left alone: it acknowledges nothing, the proxy's requests to it fail already.
+ *
+ * How a shard is fenced depends on the apply mode. Modes that edit nutcracker's server line point it at
+ * `address`. Mode haproxy puts the shard's HAProxy backend server in maintenance (runtime API, with `disabled` on
+ * its line in haproxy.cfg so a restarted HAProxy starts fenced) and leaves its address alone: nutcracker's
+ * connection through the frontend is closed at once, clients get errors, and HAProxy itself keeps the master
+ * it was fenced from, so an agent restarted while the fence holds still knows what to confirm.
+ *
+ * A fence never outlives the majority: any pass that sees the majority again unfences (unfenceOnMajority),
+ * whatever the setting, onto the master the majority names (the same one, or the new one of a failover that
+ * happened during the fence: the switch and the unfence are one apply).
  */
 
 export interface FenceSettings {
@@ -27,11 +37,16 @@ export interface FenceSettings {
 export interface FenceShardInput {
   shard: string;
   instances: string[];
-  /** The proxy's address for the shard now (the fence address when fenced). */
+  /** The proxy's address for the shard now (the fence address when fenced by address). */
   current: string | null;
+  /** Whether the shard is fenced now (mode haproxy: its backend in maintenance; else current is the fence address). */
+  fenced: boolean;
   /** Since when this shard's passes have seen no majority of sentinels; null when the last pass had one. */
   noMajoritySince: number | null;
-  /** The address it was fenced from (known only to the agent that fenced it). */
+  /**
+   * The address it was fenced from: mode haproxy keeps it as the backend's address; in the other modes only the
+   * agent that fenced it knows it.
+   */
   fencedFrom: string | null;
   roles: Record<string, RoleProbe>;
   now: number;
@@ -63,7 +78,7 @@ export function fenceProbes(s: Pick<FenceShardInput, 'instances'>): string[] {
 
 export function decideFence(f: FenceSettings, s: FenceShardInput): FenceDecision {
   if (!f.enabled || s.noMajoritySince === null) return { action: 'none' };
-  if (s.current === f.address) {
+  if (s.fenced) {
     if (s.fencedFrom === null) return { action: 'none' };
     const c = confirmedMaster(s.fencedFrom, s.instances, s.roles);
     return c.ok ? { action: 'unfence', to: s.fencedFrom, why: `${s.fencedFrom} is confirmed again: ${c.why}` } : { action: 'none' };
@@ -77,4 +92,16 @@ export function decideFence(f: FenceSettings, s: FenceShardInput): FenceDecision
   const c = confirmedMaster(s.current, s.instances, s.roles);
   if (c.ok) return { action: 'none' };
   return { action: 'fence', from: s.current, noMajorityMs: lostMs, why: c.why };
+}
+
+/**
+ * A pass that sees the sentinels' majority lifts a fence, enabled or not (a fence left by an earlier agent
+ * process, or by a setting since turned off, must not outlast the split either): when the majority names the
+ * master the proxy is on, it is unfenced there; when it names another one, the switch to it unfences it.
+ */
+export function unfenceOnMajority(fenced: boolean, d: ShardDecision): FenceDecision {
+  if (!fenced) return { action: 'none' };
+  if (d.action === 'none') return { action: 'unfence', to: d.addr, why: `the sentinels' majority names ${d.addr}` };
+  if (d.action === 'switch') return { action: 'unfence', to: d.to, why: `the sentinels' majority names ${d.to}` };
+  return { action: 'none' };
 }

@@ -76,7 +76,7 @@ export class PassReport {
       steps: r.steps,
     });
     for (const c of changes) this.d.timelines.applied(c.shard, c.to, r.writtenAtMs, r.servingAtMs, path);
-    this.d.fence.applied(changes);
+    this.d.fence.applied(changes, path);
     if (changes.length > 0) this.d.events.human(`proxy now sends ${changes.map((c) => `${c.shard} to ${c.to}`).join(', ')} (${path} path)`);
   }
 

@@ -54,16 +54,18 @@ export class ReconcilePass {
     const analysis = analyze(await this.observe(base));
     report.analysed(analysis);
     guard.settle(analysis.decisions, base.servers, seenSeq);
-    fence.observed(analysis.decisions, observedAt);
+    fence.observed(analysis.decisions, observedAt, base.fenced);
     if (this.d.holdingOff()) return true;
     if (Object.keys(analysis.switches).length > 0) {
       for (const [shard, to] of Object.entries(analysis.switches)) timelines.deciding(shard, base.servers[shard] ?? null, to, 'majority');
       // Edited from the config as it is under the lock: an early switch of another shard made meanwhile stays.
-      const r = await applier.apply((b) => applier.edit(b, analysis.switches), { force: base.problem !== null });
+      // Mode haproxy: the majority's switch lifts the shard's fence in the same apply (fence.ts, unfenceOnMajority).
+      const unfence = this.haproxyMode ? Object.fromEntries(Object.keys(analysis.switches).map((s) => [s, false])) : {};
+      const r = await applier.apply((b) => applier.edit(b, analysis.switches, unfence), { force: base.problem !== null });
       report.applied(r, analysis.switches, 'majority', base.servers);
       return analysis.rerunSoon || !r.ok;
     }
-    const fenced = await fence.run(base);
+    const fenced = await fence.run(base, analysis.decisions);
     if (fenced !== null) return fenced;
     if (upkeep && !this.haproxyMode) await upkeep.upkeepSuperviseMode(base);
     if (applier.needsActivation(base)) {

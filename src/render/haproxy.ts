@@ -117,3 +117,45 @@ export function setHaproxyServers(cfg: string, addresses: Record<string, string>
 export function nutcrackerTargets(topo: Topology, masters: Record<string, string>): Record<string, string> {
   return topo.agent.apply === 'haproxy' ? { ...topo.haproxyFrontends } : masters;
 }
+
+/**
+ * Shards whose backend server line carries `disabled`: HAProxy starts that server in maintenance. The agent
+ * writes it when it fences a shard (agent/fence.ts), so a HAProxy restarted while the fence holds starts fenced
+ * instead of sending writes to a master cut off from the majority.
+ */
+export function readHaproxyFenced(cfg: string): string[] {
+  const out: string[] = [];
+  let backend: string | null = null;
+  for (const raw of cfg.split('\n')) {
+    const line = raw.trim();
+    const b = /^backend\s+be_(\S+)$/.exec(line);
+    if (b) {
+      backend = b[1]!;
+      continue;
+    }
+    if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
+    const s = /^server\s+(\S+)\s+\S+(.*)$/.exec(line);
+    if (s && backend === s[1] && /(^|\s)disabled(\s|$)/.test(s[2]!)) out.push(backend);
+  }
+  return out;
+}
+
+/** `cfg` with `disabled` added to (true) or removed from (false) each named shard's server line. */
+export function setHaproxyFenced(cfg: string, fenced: Record<string, boolean>): string {
+  const missing = new Set(Object.keys(fenced));
+  let backend: string | null = null;
+  const out = cfg.split('\n').map((raw) => {
+    const line = raw.trim();
+    const b = /^backend\s+be_(\S+)$/.exec(line);
+    if (b) backend = b[1]!;
+    else if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
+    const s = /^(\s*server\s+)(\S+)(\s+)(\S+)(.*)$/.exec(raw);
+    if (!s || backend === null || s[2] !== backend || fenced[backend] === undefined) return raw;
+    missing.delete(backend);
+    const rest = s[5]!.split(/\s+/).filter((w) => w !== '' && w !== 'disabled');
+    if (fenced[backend]) rest.push('disabled');
+    return `${s[1]}${s[2]}${s[3]}${s[4]}${rest.map((w) => ` ${w}`).join('')}`;
+  });
+  if (missing.size > 0) throw new Error(`haproxy.cfg has no backend server for shard ${[...missing].join(', ')}`);
+  return out.join('\n');
+}

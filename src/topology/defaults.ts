@@ -119,8 +119,9 @@ agent:
     # tokenFile: /etc/redis-shard/http-token
   # Fencing: when the agent has seen no majority of sentinels for longer than afterMs (0: down-after) and the
   # master its proxy uses has no replica connected to it that this host can see (the agent and that master are
-  # on a minority side of a split), the shard's server line points at address (which must refuse) until the
-  # majority is back: clients get errors instead of writes the failover on the other side discards.
+  # on a minority side of a split), the shard is fenced until the majority is back (apply mode haproxy: its HAProxy
+  # backend in maintenance; other modes: its server line points at address, which must refuse): clients get
+  # errors instead of writes the failover on the other side discards.
   fence:
     enabled: true
     afterMs: 0

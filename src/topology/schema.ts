@@ -183,9 +183,10 @@ export const agentSchema = z.strictObject({
   /**
    * Fencing (agent/fence.ts): when the agent has seen no majority of sentinels for longer than afterMs while
    * the master its proxy sends a shard to cannot be confirmed (no replica reachable from here is connected to
-   * it), that shard's server line is pointed at `address`, which refuses: clients on a minority side get
-   * errors instead of acknowledgements that the majority's failover will discard. Undone when the majority is
-   * back (or the master is confirmed again). docs/partitions.md has the figures behind the default.
+   * it), that shard is fenced: in apply mode haproxy its HAProxy backend goes into maintenance; in the other
+   * modes its server line is pointed at `address`, which refuses. Clients on a minority side get errors instead
+   * of acknowledgements that the majority's failover will discard. Undone when the majority is back (or the
+   * master is confirmed again). docs/partitions.md has the figures behind the default.
    */
   fence: z
     .strictObject({

@@ -2,14 +2,17 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabStack } from '../../src/ops/partition/lab-stack.js';
 import { runScenario, type ScenarioName, type ScenarioResult, type ScenarioTiming } from '../../src/ops/partition/scenarios.js';
-import { labNamespaces, netnsAvailable } from '../../src/runtime/index.js';
+import { labNamespaces, netnsAvailable, readBackends } from '../../src/runtime/index.js';
 import { redisSchema } from '../../src/topology/schema.js';
 
-// Network splits between network-namespace hosts (issue 13). Lab net 10.231.113.0/24, ports 28000-28031 inside
+// Network splits between network-namespace hosts (issue 13). Lab net 10.231.113.0/24, ports 28000-28041 inside
 // the lab's own namespaces, names with a per-run suffix. One stack (layout "separate": proxy, agent and clients
 // on host c; h1..h3 each a sentinel and one instance of each shard) serves every scenario; each scenario heals
-// and waits for convergence in its own finally, so the next one starts from a healthy stack. Holds are short
-// here; `redis-shard partition-test` runs the long ones and prints the figures (docs/partitions.md).
+// and waits for convergence in its own finally, so the next one starts from a healthy stack. Every scenario runs
+// at the defaults (apply mode haproxy, fencing on, min-replicas-max-lag 2); b also without fencing, and, last, b
+// with fencing in apply mode supervise (the fence there is an address on nutcracker's server line, not HAProxy's
+// maintenance state: the one scenario where the modes differ). Holds are short here; `redis-shard
+// partition-test` runs the long ones and prints the figures (docs/partitions.md).
 const avail = await netnsAvailable();
 if (!avail.ok) {
   const bar = '!'.repeat(100);
@@ -56,6 +59,7 @@ describe.skipIf(!avail.ok)('partitions between hosts (network namespaces)', () =
 
   beforeAll(async () => {
     stack = await LabStack.start({ layout: 'separate', net: '10.231.113', suffix, fence: true, minReplicasMaxLag: LAG });
+    expect(stack.apply).toBe('haproxy');
     dir = stack.dir;
   }, 180_000);
 
@@ -112,6 +116,37 @@ describe.skipIf(!avail.ok)('partitions between hosts (network namespaces)', () =
     process.stdout.write(`[partitions] a: lost ${r.lostBeforeSplit} acknowledged writes; the replicas had not acknowledged ${gap} bytes at the split\n`);
   }, 120_000);
 
+  const fencedJepsen = async () => {
+    const r = await run('jepsen');
+    // The shard whose master was on the cut-off side is fenced, whether or not the other side fails it over.
+    const fence = r.fences.find((f) => r.cutShards.includes(f.shard));
+    expect(fence, 'a fence of the cut-off shard').toBeDefined();
+    // Detection: afterMs (down-after, 1 s) counted from the last pass that saw the majority (at most one
+    // reconcile interval, 1 s, before the split), plus the pass that sees it missing (300 ms timeouts) and the
+    // probes of the shard (300 ms), plus the proxy restart: 3 s at most.
+    expect(fence!.atMs).toBeLessThanOrEqual(3000);
+    expect(r.lostWindowMs ?? 0).toBeLessThanOrEqual(fence!.atMs);
+    // Unfenced once the majority is back: the proxy is on the new master (status healthy, checked in run()).
+    expect(r.unfences.map((u) => u.shard)).toEqual(expect.arrayContaining(r.fences.map((f) => f.shard)));
+    return r;
+  };
+
+  it('b with fencing (apply mode haproxy: the backend in maintenance): fenced within the detection time, the loss stops there, unfenced onto the elected master', async () => {
+    const r = await fencedJepsen();
+    // Unfenced in HAProxy itself: out of maintenance, on the master the sentinels' majority names (the new one
+    // when the other side failed over during the fence).
+    const live = await readBackends(stack!.topo);
+    const st = await stack!.status();
+    for (const shard of r.cutShards) {
+      expect(live[shard]!.maint, `${shard} still in maintenance`).toBe(false);
+      expect(live[shard]!.addr).toBe(st!.shards.find((x) => x.name === shard)!.master);
+    }
+  }, 120_000);
+
+  it('e: flapping (split 2 s, heal 2 s, for 12 s) ends converged, with no write read back that was never tried', async () => {
+    await run('flapping', { ...T, holdMs: 12_000, flapMs: 2000 });
+  }, 150_000);
+
   it(`b without fencing (Jepsen's case): the cut-off master acknowledges writes that are lost, only within min-replicas-max-lag ${LAG} s (+2 s of Redis's whole-second clock and once-a-second check)`, async () => {
     await stack!.setFence(false);
     const r = await run('jepsen');
@@ -136,23 +171,10 @@ describe.skipIf(!avail.ok)('partitions between hosts (network namespaces)', () =
     }
   }, 120_000);
 
-  it('b with fencing: the shard is fenced within the detection time, and the loss stops there', async () => {
-    await stack!.setFence(true);
-    const r = await run('jepsen');
-    // The shard whose master was on the cut-off side is fenced, whether or not the other side fails it over.
-    const fence = r.fences.find((f) => r.cutShards.includes(f.shard));
-    expect(fence, 'a fence of the cut-off shard').toBeDefined();
-    // Detection: afterMs (down-after, 1 s) counted from the last pass that saw the majority (at most one
-    // reconcile interval, 1 s, before the split), plus the pass that sees it missing (300 ms timeouts) and the
-    // probes of the shard (300 ms), plus the proxy restart: 3 s at most.
-    expect(fence!.atMs).toBeLessThanOrEqual(3000);
-    expect(r.lostWindowMs ?? 0).toBeLessThanOrEqual(fence!.atMs);
-    // Unfenced once the majority is back: the proxy is on the new master (status healthy, checked in run()).
-    expect(r.unfences.map((u) => u.shard)).toEqual(expect.arrayContaining(r.fences.map((f) => f.shard)));
-  }, 120_000);
-
-  it('e: flapping (split 2 s, heal 2 s, for 12 s) ends converged, with no write read back that was never tried', async () => {
-    await run('flapping', { ...T, holdMs: 12_000, flapMs: 2000 });
+  it('b with fencing in apply mode supervise (the fence is an address on nutcracker\'s server line)', async () => {
+    await stack!.setApply('supervise', true);
+    const r = await fencedJepsen();
+    expect(r.apply).toBe('supervise');
   }, 150_000);
 
   it('teardown leaves nothing behind: no namespace, no process', async () => {

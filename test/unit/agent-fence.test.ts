@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { confirmedMaster, decideFence, type FenceSettings, type FenceShardInput } from '../../src/agent/fence.js';
+import { confirmedMaster, decideFence, unfenceOnMajority, type FenceSettings, type FenceShardInput } from '../../src/agent/fence.js';
+import { readHaproxyFenced, readHaproxyServers, setHaproxyFenced, setHaproxyServers } from '../../src/render/index.js';
 
 const M = '10.0.0.1:6379';
 const R1 = '10.0.0.2:6379';
@@ -15,6 +16,7 @@ function input(over: Partial<FenceShardInput>): FenceShardInput {
     shard: 's1',
     instances: [M, R1, R2],
     current: M,
+    fenced: false,
     noMajoritySince: 0,
     fencedFrom: null,
     roles: { [M]: master, [R1]: down, [R2]: down },
@@ -54,10 +56,10 @@ describe('fencing decision', () => {
   });
 
   it('a shard already fenced is unfenced when the master it was fenced from is confirmed again, and only then', () => {
-    expect(decideFence(on, input({ current: FENCE, fencedFrom: M }))).toEqual({ action: 'none' });
-    expect(decideFence(on, input({ current: FENCE, fencedFrom: M, roles: { [M]: master, [R1]: replicaOf(M), [R2]: down } }))).toMatchObject({ action: 'unfence', to: M });
-    // Fenced by an earlier agent process: it does not know from where, so it waits for the majority.
-    expect(decideFence(on, input({ current: FENCE, fencedFrom: null, roles: { [M]: master, [R1]: replicaOf(M), [R2]: down } }))).toEqual({ action: 'none' });
+    expect(decideFence(on, input({ current: FENCE, fenced: true, fencedFrom: M }))).toEqual({ action: 'none' });
+    expect(decideFence(on, input({ current: FENCE, fenced: true, fencedFrom: M, roles: { [M]: master, [R1]: replicaOf(M), [R2]: down } }))).toMatchObject({ action: 'unfence', to: M });
+    // Fenced by address by an earlier agent process: it does not know from where, so it waits for the majority.
+    expect(decideFence(on, input({ current: FENCE, fenced: true, fencedFrom: null, roles: { [M]: master, [R1]: replicaOf(M), [R2]: down } }))).toEqual({ action: 'none' });
   });
 
   it('leaves a proxy pointing outside the shard alone', () => {
@@ -67,5 +69,57 @@ describe('fencing decision', () => {
   it('confirmedMaster explains itself', () => {
     expect(confirmedMaster(M, [M, R1], { [M]: replicaOf(R1), [R1]: master })).toEqual({ ok: false, why: `${M} says ROLE slave` });
     expect(confirmedMaster(M, [M, R1], { [M]: master, [R1]: replicaOf(M) })).toEqual({ ok: true, why: `${R1} replicate from it` });
+  });
+
+  it('mode haproxy: a fenced shard keeps its address (the backend in maintenance); fenced stays fenced until confirmed, never fenced twice', () => {
+    // The backend still holds M, so current = fencedFrom = M, and the decision is about the state, not the address.
+    expect(decideFence(on, input({ fenced: true, fencedFrom: M }))).toEqual({ action: 'none' });
+    expect(decideFence(on, input({ fenced: true, fencedFrom: M, roles: { [M]: master, [R1]: replicaOf(M), [R2]: down } }))).toMatchObject({ action: 'unfence', to: M });
+  });
+});
+
+describe('unfencing when the majority is back (any mode, fence setting on or off)', () => {
+  const none = { shard: 's1', action: 'none' as const, addr: M, epoch: 3 };
+  const sw = { shard: 's1', action: 'switch' as const, from: M, to: R1, epoch: 4, agreeing: 2, of: 3 };
+  const hold = (reason: 'no-majority' | 'waiting-for-majority' | 'target-not-master') => ({ shard: 's1', action: 'hold' as const, reason, detail: '', soon: true });
+
+  it('the majority names the master the shard was fenced on (no failover happened): unfenced there', () => {
+    expect(unfenceOnMajority(true, none)).toMatchObject({ action: 'unfence', to: M });
+  });
+
+  it('a failover happened during the fence: unfenced onto the elected master, with the switch', () => {
+    expect(unfenceOnMajority(true, sw)).toMatchObject({ action: 'unfence', to: R1 });
+  });
+
+  it('no majority, or a majority not settled yet: stays fenced; an unfenced shard is left alone', () => {
+    expect(unfenceOnMajority(true, hold('no-majority'))).toEqual({ action: 'none' });
+    expect(unfenceOnMajority(true, hold('waiting-for-majority'))).toEqual({ action: 'none' });
+    expect(unfenceOnMajority(true, hold('target-not-master'))).toEqual({ action: 'none' });
+    expect(unfenceOnMajority(false, none)).toEqual({ action: 'none' });
+    expect(unfenceOnMajority(false, sw)).toEqual({ action: 'none' });
+  });
+});
+
+describe('haproxy.cfg fence lines (a restarted HAProxy starts fenced)', () => {
+  const cfg = ['frontend fe_s1', '    bind 127.0.0.1:22131', '    default_backend be_s1', '', 'backend be_s1', `    server s1 ${M}`, '', 'backend be_s2', `    server s2 ${R2}`, ''].join('\n');
+
+  it('fences and unfences one shard by its server line, keeping its address and every other line', () => {
+    const fenced = setHaproxyFenced(cfg, { s1: true });
+    expect(fenced).toContain(`    server s1 ${M} disabled`);
+    expect(readHaproxyFenced(fenced)).toEqual(['s1']);
+    expect(readHaproxyServers(fenced)).toEqual(readHaproxyServers(cfg));
+    expect(setHaproxyFenced(fenced, { s1: true })).toBe(fenced);
+    expect(setHaproxyFenced(fenced, { s1: false })).toBe(cfg);
+    expect(readHaproxyFenced(cfg)).toEqual([]);
+  });
+
+  it('an address switch keeps the fence (only the majority lifts it)', () => {
+    const moved = setHaproxyServers(setHaproxyFenced(cfg, { s1: true }), { s1: R1 });
+    expect(readHaproxyServers(moved).s1).toBe(R1);
+    expect(readHaproxyFenced(moved)).toEqual(['s1']);
+  });
+
+  it('names a shard it cannot find', () => {
+    expect(() => setHaproxyFenced(cfg, { s9: true })).toThrow(/s9/);
   });
 });

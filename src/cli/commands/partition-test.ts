@@ -3,7 +3,7 @@ import { InvalidInputError } from '../../errors.js';
 import { renderTable } from '../table.js';
 import { SCENARIOS, type ScenarioName } from '../../ops/partition/scenarios.js';
 import { resultRows, runPartitionSuite } from '../../ops/partition/suite.js';
-import type { Layout } from '../../ops/partition/lab-stack.js';
+import type { LabApply, Layout } from '../../ops/partition/lab-stack.js';
 import { intOption } from '../options.js';
 
 function choice<T extends string>(name: string, allowed: readonly T[]) {
@@ -24,6 +24,11 @@ export function register(program: Command): void {
         .default(['both'], 'both'),
     )
     .addOption(new Option('--scenarios <list>', `comma-separated, of: ${SCENARIOS.join(', ')}`).argParser(choice('--scenarios', SCENARIOS)).default([...SCENARIOS], 'all'))
+    .addOption(
+      new Option('--apply <list>', 'agent.apply of the stacks: haproxy (the default mode), supervise, or both')
+        .argParser(choice('--apply', ['haproxy', 'supervise', 'both'] as const))
+        .default(['haproxy'], 'haproxy'),
+    )
     .addOption(new Option('--fence <which>', 'on, off or both (agent.fence.enabled)').argParser(choice('--fence', ['on', 'off', 'both'] as const)).default(['both'], 'both'))
     .option('--lag <seconds>', 'redis.minReplicasMaxLag for the stacks (default: the description default)', intOption('--lag', 1, 3600))
     .option('--hold <seconds>', 'how long each split lasts', intOption('--hold', 1, 3600), 20)
@@ -34,14 +39,16 @@ export function register(program: Command): void {
     .option('--net <n>', 'lab addresses 10.231.<n>.0/24', intOption('--net', 0, 255), 13)
     .option('--json', 'every result as JSON')
     .action(
-      async (opts: { layout: string[]; scenarios: ScenarioName[]; fence: string[]; lag?: number; hold: number; pre: number; post: number; flap: number; flapFor: number; net: number; json?: boolean }) => {
+      async (opts: { layout: string[]; apply: string[]; scenarios: ScenarioName[]; fence: string[]; lag?: number; hold: number; pre: number; post: number; flap: number; flapFor: number; net: number; json?: boolean }) => {
         const layouts: Layout[] = opts.layout.includes('both') ? ['separate', 'colocated'] : (opts.layout as Layout[]);
+        const applies: LabApply[] = opts.apply.includes('both') ? ['haproxy', 'supervise'] : (opts.apply as LabApply[]);
         const fence = opts.fence.includes('both') ? [false, true] : opts.fence.map((f) => f === 'on');
         const { redisSchema } = await import('../../topology/schema.js');
         const lag = opts.lag ?? redisSchema.parse({}).minReplicasMaxLag;
         const log = opts.json ? () => {} : (l: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`);
         const r = await runPartitionSuite({
           layouts,
+          applies,
           scenarios: opts.scenarios,
           fence,
           minReplicasMaxLag: lag,
@@ -56,7 +63,7 @@ export function register(program: Command): void {
         const t = resultRows(r.results);
         process.stdout.write(`\nmin-replicas-max-lag ${lag} s; split ${opts.hold} s; writes ${opts.pre} s before and ${opts.post} s after convergence; ${r.machine}\n`);
         process.stdout.write(`${renderTable(t.head, t.rows)}\n`);
-        for (const s of r.skipped) process.stdout.write(`skipped ${s.scenario} in ${s.layout}: ${s.why}\n`);
+        for (const s of r.skipped) process.stdout.write(`skipped ${s.scenario} in ${s.layout} (${s.apply}): ${s.why}\n`);
       },
     );
 }

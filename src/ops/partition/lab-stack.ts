@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TransientError } from '../../errors.js';
-import { readPoolServers } from '../../render/index.js';
-import { builtEntry, delay, stopLeftovers, NetnsLab, ourPid, readPidFile, stopPid } from '../../runtime/index.js';
-import { agentPaths, loadTopology, mustParseAddress, proxyPaths, redisPaths, type DescriptionInput, type Topology } from '../../topology/index.js';
+import { readHaproxyServers, readPoolServers } from '../../render/index.js';
+import { builtEntry, delay, stopLeftovers, NetnsLab, ourPid, readBackends, readPidFile, stopPid } from '../../runtime/index.js';
+import {
+  agentPaths, haproxyPaths, loadTopology, mustParseAddress, proxyPaths, redisPaths, type DescriptionInput, type Topology,
+} from '../../topology/index.js';
 import type { StatusReport } from '../status.js';
 
 /**
@@ -19,6 +21,9 @@ import type { StatusReport } from '../status.js';
  */
 export type Layout = 'separate' | 'colocated';
 
+/** The apply modes the lab runs: the default (haproxy: nutcracker -> per-shard HAProxy frontend) and supervise. */
+export type LabApply = 'haproxy' | 'supervise';
+
 export const LAB_PORTS = { s1: 28000, s2: 28010, sentinel: 28020, proxy: 28030, stats: 28031 } as const;
 
 export interface LabStackOptions {
@@ -27,6 +32,8 @@ export interface LabStackOptions {
   net: string;
   suffix: string;
   fence: boolean;
+  /** agent.apply of the stack; default haproxy, the description's default. */
+  apply?: LabApply;
   minReplicasMaxLag: number;
   downAfterMs?: number;
   /** Keep the temp dir (configs, logs) after destroy(), for a look at what happened. */
@@ -65,7 +72,7 @@ export class LabStack {
       results.forEach((r, i) => {
         if (r.code !== 0) throw new TransientError(`up --host ${s.lab.addr[hosts[i]!]} failed (${r.code}): ${r.stderr}${r.stdout}`);
       });
-      opts.log?.(`stack up on ${hosts.length} hosts (${opts.layout}), fence ${opts.fence ? 'on' : 'off'}, min-replicas-max-lag ${opts.minReplicasMaxLag}`);
+      opts.log?.(`stack up on ${hosts.length} hosts (${opts.layout}), apply mode ${s.apply}, fence ${opts.fence ? 'on' : 'off'}, min-replicas-max-lag ${opts.minReplicasMaxLag}`);
       await s.waitConverged(60_000);
     } catch (e) {
       await s.destroy();
@@ -91,9 +98,12 @@ export class LabStack {
       },
       proxy: { listen: at(this.proxyHost, P.proxy), stats: `127.0.0.1:${P.stats}` },
       redis: { minReplicasToWrite: 1, minReplicasMaxLag: this.opts.minReplicasMaxLag },
-      // The figures and tests are of supervise mode (nutcracker's server line is the fence).
-      agent: { apply: 'supervise', fence: { enabled: this.opts.fence } },
+      agent: { apply: this.apply, fence: { enabled: this.opts.fence } },
     };
+  }
+
+  get apply(): LabApply {
+    return this.opts.apply ?? 'haproxy';
   }
 
   /** Each host's own copy of the description, in its own folder: a state dir per host, as on separate machines. */
@@ -115,16 +125,28 @@ export class LabStack {
     return this.lab.exec(host, [process.execPath, builtEntry('cli/main.js'), '-c', this.fileOf(host), ...args], { timeoutMs });
   }
 
-  /** The host label an address belongs to. */
+  /** The host label an address belongs to. A loopback address is the proxy's host's (HAProxy's frontends). */
   hostOf(addr: string): string {
     const h = mustParseAddress(addr).host;
+    if (h.startsWith('127.') || h === 'localhost' || h === '[::1]' || h === '::1') return this.proxyHost;
     const label = Object.entries(this.lab.addr).find(([, a]) => a === h)?.[0];
     if (!label) throw new Error(`${addr} is on no host of the lab`);
     return label;
   }
 
-  /** The proxy config's address per shard (the file the agent writes). */
-  proxyTargets(): Record<string, string> {
+  /**
+   * Where the proxy sends each shard's traffic (the master it uses). Mode supervise: nutcracker's server lines.
+   * Mode haproxy: nutcracker's lines name HAProxy's loopback frontends, so this is HAProxy's live backend (its
+   * file when it does not answer); a fenced shard keeps the address it was fenced from there.
+   */
+  async proxyTargets(): Promise<Record<string, string>> {
+    if (this.apply === 'haproxy') {
+      try {
+        return Object.fromEntries(Object.entries(await readBackends(this.topo)).map(([k, v]) => [k, v.addr]));
+      } catch {
+        return readHaproxyServers(readFileSync(haproxyPaths(this.topo.proxyDir).conf, 'utf8'));
+      }
+    }
     const text = readFileSync(proxyPaths(this.topo.proxyDir).conf, 'utf8');
     return Object.fromEntries(readPoolServers(text, this.topo.proxy.name).map((x) => [x.name, x.addr]));
   }
@@ -192,7 +214,7 @@ export class LabStack {
   async setFence(enabled: boolean): Promise<void> {
     if (this.opts.fence === enabled) return;
     this.opts.fence = enabled;
-    this.description = { ...this.description, agent: { apply: 'supervise', fence: { enabled } } };
+    this.description = { ...this.description, agent: { apply: this.apply, fence: { enabled } } };
     this.writeDescription();
     const p = agentPaths(this.topo.proxyDir);
     const old = ourPid(p.pid, this.topo.stateDir);
@@ -206,6 +228,24 @@ export class LabStack {
       await delay(100);
     }
     throw new TransientError('the agent did not come back after its restart');
+  }
+
+  /**
+   * Changes the proxy host's apply mode (and fence setting) as an operator would: `down --host` of the proxy's
+   * host, the description edited, `up --host` again (up aligns nutcracker's server lines to the mode), then a
+   * wait for convergence. The Redis hosts keep running.
+   */
+  async setApply(apply: LabApply, fence: boolean = this.opts.fence): Promise<void> {
+    const addr = this.lab.addr[this.proxyHost]!;
+    const r = await this.cli(this.proxyHost, ['down', '--host', addr], 60_000);
+    if (r.code !== 0) throw new TransientError(`down --host ${addr} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    this.opts.apply = apply;
+    this.opts.fence = fence;
+    this.description = { ...this.description, agent: { apply, fence: { enabled: fence } } };
+    this.writeDescription();
+    await this.upHost(this.proxyHost);
+    await this.waitConverged(60_000);
+    this.opts.log?.(`proxy host ${this.proxyHost} now in apply mode ${apply}, fence ${fence ? 'on' : 'off'}`);
   }
 
   /** `down --host` on every host, then anything left in the namespaces by PID, then the namespaces and files. */

@@ -36,6 +36,7 @@ export interface ScenarioTiming {
 export interface ScenarioResult {
   scenario: ScenarioName;
   layout: string;
+  apply: string;
   fence: boolean;
   minReplicasMaxLag: number;
   /** What was cut: host labels with their parts. */
@@ -155,7 +156,7 @@ async function replicationGap(stack: LabStack, master: string): Promise<number> 
 /** Runs one scenario on a converged stack and leaves it converged (the heal and the wait are in finally). */
 export async function runScenario(stack: LabStack, scenario: ScenarioName, t: ScenarioTiming, log: (l: string) => void = () => {}): Promise<ScenarioResult> {
   const lab = stack.lab;
-  const proxyBefore = stack.proxyTargets();
+  const proxyBefore = await stack.proxyTargets();
   const byHost = mastersOn(stack, proxyBefore);
   let minority: string[] = [];
   let cut = 'nothing';
@@ -251,7 +252,7 @@ export async function runScenario(stack: LabStack, scenario: ScenarioName, t: Sc
     }
   }
   const check = checkWrites(writes, present);
-  const proxyAfter = stack.proxyTargets();
+  const proxyAfter = await stack.proxyTargets();
   const lostTimes = check.shards.flatMap((s) => s.lostAckTimes);
   const since = splitAt ?? 0;
   const events = stack.agentEvents(since - 1000, ['fence', 'unfence']).filter((e) => splitAt !== null && Date.parse(e.ts) >= splitAt);
@@ -259,6 +260,7 @@ export async function runScenario(stack: LabStack, scenario: ScenarioName, t: Sc
   const result: ScenarioResult = {
     scenario,
     layout: stack.opts.layout,
+    apply: stack.apply,
     fence: stack.opts.fence,
     minReplicasMaxLag: stack.opts.minReplicasMaxLag,
     cut,

@@ -1,11 +1,13 @@
 import { cpus, totalmem } from 'node:os';
 import { EnvironmentError } from '../../errors.js';
 import { netnsAvailable } from '../../runtime/index.js';
-import { LabStack, type Layout } from './lab-stack.js';
+import { LabStack, type LabApply, type Layout } from './lab-stack.js';
 import { runScenario, type ScenarioName, type ScenarioResult, type ScenarioTiming } from './scenarios.js';
 
 export interface SuiteOptions {
   layouts: Layout[];
+  /** Apply modes to run (default: haproxy, the description's default). */
+  applies?: LabApply[];
   scenarios: ScenarioName[];
   /** Each fence setting gets its own run of every scenario. */
   fence: boolean[];
@@ -22,7 +24,7 @@ export interface SuiteResult {
   machine: string;
   results: ScenarioResult[];
   /** Scenarios that could not run in a layout, with why (e.g. agent-cut needs the proxy on its own host). */
-  skipped: Array<{ layout: Layout; scenario: ScenarioName; why: string }>;
+  skipped: Array<{ layout: Layout; apply: LabApply; scenario: ScenarioName; why: string }>;
 }
 
 export function machineLine(): string {
@@ -37,8 +39,8 @@ function unsupported(layout: Layout, s: ScenarioName): string | null {
 }
 
 /** A scenario that needs masters where an earlier one's failover has moved them away: say so, do not fail. */
-function precondition(stack: LabStack, s: ScenarioName): string | null {
-  const hosts = new Set(Object.values(stack.proxyTargets()).map((a) => stack.hostOf(a)));
+async function precondition(stack: LabStack, s: ScenarioName): Promise<string | null> {
+  const hosts = new Set(Object.values(await stack.proxyTargets()).map((a) => stack.hostOf(a)));
   if (s === 'sentinel-cut' && !stack.redisHosts.some((h) => h !== stack.proxyHost && !hosts.has(h))) return 'every host but the proxy\'s holds a master now';
   if ((s === 'jepsen' || s === 'flapping') && stack.opts.layout === 'colocated' && !hosts.has(stack.proxyHost)) return 'no master is on the proxy\'s host now';
   if (s === 'master-cut' && ![...hosts].some((h) => h !== stack.proxyHost)) return 'every master is on the proxy\'s host';
@@ -58,35 +60,38 @@ export async function runPartitionSuite(o: SuiteOptions): Promise<SuiteResult> {
   const results: ScenarioResult[] = [];
   const skipped: SuiteResult['skipped'] = [];
   let run = 0;
-  for (const layout of o.layouts) {
-    for (const fence of o.fence) {
-      const todo = scenarios.filter((s) => {
-        const why = unsupported(layout, s);
-        if (why && fence === o.fence[0]) skipped.push({ layout, scenario: s, why });
-        return !why;
-      });
-      if (todo.length === 0) continue;
-      const stack = await LabStack.start({
-        layout,
-        net: `10.231.${o.net ?? 13}`,
-        suffix: `${process.pid % 100000}${run++}`,
-        fence,
-        minReplicasMaxLag: o.minReplicasMaxLag,
-        ...(o.log ? { log: o.log } : {}),
-      });
-      try {
-        for (const s of todo) {
-          const why = precondition(stack, s);
-          if (why) {
-            skipped.push({ layout, scenario: s, why: `${why} (fence ${fence ? 'on' : 'off'})` });
-            continue;
+  for (const apply of o.applies ?? ['haproxy']) {
+    for (const layout of o.layouts) {
+      for (const fence of o.fence) {
+        const todo = scenarios.filter((s) => {
+          const why = unsupported(layout, s);
+          if (why && fence === o.fence[0]) skipped.push({ layout, apply, scenario: s, why });
+          return !why;
+        });
+        if (todo.length === 0) continue;
+        const stack = await LabStack.start({
+          layout,
+          apply,
+          net: `10.231.${o.net ?? 13}`,
+          suffix: `${process.pid % 100000}${run++}`,
+          fence,
+          minReplicasMaxLag: o.minReplicasMaxLag,
+          ...(o.log ? { log: o.log } : {}),
+        });
+        try {
+          for (const s of todo) {
+            const why = await precondition(stack, s);
+            if (why) {
+              skipped.push({ layout, apply, scenario: s, why: `${why} (fence ${fence ? 'on' : 'off'})` });
+              continue;
+            }
+            const r = await runScenario(stack, s, o.timing, o.log);
+            results.push(r);
+            o.onResult?.(r);
           }
-          const r = await runScenario(stack, s, o.timing, o.log);
-          results.push(r);
-          o.onResult?.(r);
+        } finally {
+          await stack.destroy();
         }
-      } finally {
-        await stack.destroy();
       }
     }
   }
@@ -98,8 +103,9 @@ export function resultRows(results: ScenarioResult[]): { head: string[]; rows: s
   const n = (x: number) => x.toLocaleString('en-US');
   const s = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
   return {
-    head: ['layout', 'fence', 'scenario', 'acked', 'lost', 'lost %', 'lost window', 'indet.', 'unavailable per shard (longest)', 'fenced at', 'failed over', 'converged'],
+    head: ['apply', 'layout', 'fence', 'scenario', 'acked', 'lost', 'lost %', 'lost window', 'indet.', 'unavailable per shard (longest)', 'fenced at', 'failed over', 'converged'],
     rows: results.map((r) => [
+      r.apply,
       r.layout,
       r.fence ? 'on' : 'off',
       r.scenario,
