@@ -7,7 +7,7 @@ import { RawWriter } from '../../src/ops/raw-client.js';
 import { fenceShard, ourPid, portAccepts, readBackends, unfenceShard, waitFor, withClient } from '../../src/runtime/index.js';
 import { haproxyPaths, mustParseAddress, proxyPaths, type Topology } from '../../src/topology/index.js';
 import { upStack, type TestStack } from '../support/stack.js';
-import { diagnose, majorityMaster, proxyPid, readEvents, redisPid, waitFailoverDone } from './agent-helpers.js';
+import { agentPid, diagnose, majorityMaster, proxyPid, readEvents, redisPid, waitFailoverDone } from './agent-helpers.js';
 
 // Ports 29000-29199 belong to this file: the haproxy-mode stack on 29000-29041 (frontends 29040, 29041), the
 // supervise-mode stack for comparison on 29100-29131.
@@ -158,6 +158,10 @@ describe('apply mode haproxy (the default)', () => {
     await raw.start();
     const k1 = keyForShard(topo, 0, 'haproxy-test:fenced:');
     const setS1 = () => withClient(topo.proxy.listen, null, (c) => c.set(k1, 'v'), { timeoutMs: 1000 }).then(() => 'OK', (e: Error) => e.message);
+    // The agent lifts any fence when the sentinels' majority names the shard's master (fence.ts, unfenceOnMajority):
+    // paused here so this tests the runtime calls alone; fence-haproxy.test.ts tests the agent's fencing.
+    const agent = agentPid(topo)!;
+    process.kill(agent, 'SIGSTOP');
     try {
       expect(await setS1()).toBe('OK');
       await fenceShard(topo, 's1');
@@ -170,6 +174,7 @@ describe('apply mode haproxy (the default)', () => {
       await waitFor(async () => (await setS1()) === 'OK', { timeoutMs: 10_000, what: 'writes to s1 after unfence' });
     } finally {
       await unfenceShard(topo, 's1').catch(() => undefined);
+      process.kill(agent, 'SIGCONT');
       await raw.stop();
     }
     expect(raw.report.errors, raw.report.errorSample ?? '').toBe(0);
