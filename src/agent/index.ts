@@ -12,4 +12,4 @@ export { ProxySupervisor, CONF_SHA_ENV, type RestartTimings } from './proxy.js';
 export { exponentialBackoff, SENTINEL_RECONNECT, APPLY_RETRY, type RetryPolicy, type BackoffOptions } from './retry.js';
 export { probeRole } from './role-probe.js';
 export { notifyTargets, parseNotifyArgs, runNotify, NOTIFY_EXIT, type NotifyArgs, type NotifyResult } from './notify.js';
-export { decideFence, confirmedMaster, type FenceSettings, type FenceDecision, type FenceShardInput } from './fence.js';
+export { decideFence, confirmedMaster, unfenceOnMajority, type FenceSettings, type FenceDecision, type FenceShardInput } from './fence.js';

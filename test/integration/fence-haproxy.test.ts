@@ -55,8 +55,8 @@ describe('fencing in apply mode haproxy', () => {
   };
   /** The agent's events stamped at or after `t` (ms). */
   const eventsSince = (_topo: Topology, t: number) => readEvents(topo).filter((e) => Date.parse(e.ts) >= t);
-  const passes = () => Number(readFileSync(agentPaths(topo.stateDir).passes, 'utf8').trim());
-  const fencedInFile = () => readHaproxyFenced(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
+  const passes = () => Number(readFileSync(agentPaths(topo.proxyDir).passes, 'utf8').trim());
+  const fencedInFile = () => readHaproxyFenced(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
 
   it('no majority and an unconfirmed master: that shard is fenced (maintenance, also in haproxy.cfg), survives HAProxy and agent restarts, and is unfenced on the same master once the majority is back', async (ctx) => {
     ctx.onTestFailed(async () => {
@@ -95,11 +95,11 @@ describe('fencing in apply mode haproxy', () => {
     expect((await readBackends(topo)).s2!.maint).toBe(false);
 
     // HAProxy dies while the fence holds: the agent starts it again, fenced (from its file).
-    const hPid = ourPid(haproxyPaths(topo.stateDir).pid, topo.stateDir)!;
+    const hPid = ourPid(haproxyPaths(topo.proxyDir).pid, topo.stateDir)!;
     process.kill(hPid, 'SIGKILL');
     await waitFor(
       async () => {
-        const p = ourPid(haproxyPaths(topo.stateDir).pid, topo.stateDir);
+        const p = ourPid(haproxyPaths(topo.proxyDir).pid, topo.stateDir);
         return p !== null && p !== hPid && (await readBackends(topo).catch(() => null)) !== null;
       },
       { timeoutMs: 15_000, what: 'a new HAProxy answering' },
