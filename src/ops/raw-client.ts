@@ -53,8 +53,15 @@ export class RawWriter {
         p(line);
       }
     });
+    let connected = false;
+    sock.once('connect', () => (connected = true));
     sock.on('close', () => {
-      if (this.sock === sock) this.sock = null;
+      // Counted here, not where a reply was awaited: a close between two requests is a drop all the same (a
+      // reconnect that is refused is not one more).
+      if (this.sock === sock) {
+        this.sock = null;
+        if (connected && !this.stopped) this.r.dropped++;
+      }
       this.pending?.('-CLOSED');
     });
     sock.on('error', () => {
@@ -97,7 +104,7 @@ export class RawWriter {
           this.lastOk = now;
           this.r.ok++;
         } else if (reply === '-CLOSED') {
-          if (!this.stopped) this.r.dropped++;
+          // Counted by the close handler.
         } else {
           this.r.errors++;
           this.r.errorSample ??= reply.slice(0, 120);
