@@ -6,7 +6,7 @@ import { CheckFailedError, EnvironmentError, InvalidInputError } from '../errors
 import { readHaproxyServers, readPoolServers } from '../render/index.js';
 import { abortReshard, planReshard, resumeReshard, startReshard, type ReshardDeps, type ReshardEvent, type ReshardPlan } from '../reshard/index.js';
 import {
-  acquireStackLock, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, restartHaproxy,
+  acquireStackLock, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, readHaproxyFrontends, restartAgentWorker, startHaproxyBeside, stopPreviousHaproxy, previousHaproxyLeft, previousHaproxyCfgPath,
 } from '../runtime/index.js';
 import { agentPaths, allProxies, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 
@@ -22,6 +22,19 @@ async function checkNutcrackerText(topo: Topology, text: string): Promise<{ ok: 
   } finally {
     rmSync(tmp, { force: true });
   }
+}
+
+/**
+ * A reshard killed between starting a successor HAProxy and stopping the previous one left two running. The one
+ * kept must have a frontend for every server line of the live nutcracker.yml: the successor after the commit;
+ * before it (the successor lacks a removed shard's frontend), a HAProxy on the previous config, started beside.
+ */
+export async function settleHaproxyAfterCrash(topo: Topology, liveText: string): Promise<void> {
+  if (topo.agent.apply !== 'haproxy' || !previousHaproxyLeft(topo)) return;
+  const frontends = Object.values(readHaproxyFrontends(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8')));
+  const needed = readPoolServers(liveText, topo.proxy.name).map((s) => s.addr);
+  if (!needed.every((a) => frontends.includes(a))) await startHaproxyBeside(topo, readFileSync(previousHaproxyCfgPath(topo), 'utf8'));
+  await stopPreviousHaproxy(topo);
 }
 
 /** haproxy -c on a text (a temp file beside haproxy.cfg, removed after): null when good, else the reason. */
@@ -54,7 +67,10 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
   };
   const servers = (text: string): Record<string, string> => Object.fromEntries(readPoolServers(text, topo.proxy.name).map((s) => [s.name, s.addr]));
   // haproxy.cfg is written before each runtime switch, under the apply lock: read under it, it is where HAProxy sends.
-  const haproxyServers = (): Record<string, string> => readHaproxyServers(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
+  // While a successor HAProxy runs beside the serving one (the cut), the file is the successor's: the serving
+  // one's text is kept here instead.
+  let servingHaproxyCfg: string | null = null;
+  const haproxyServers = (): Record<string, string> => readHaproxyServers(servingHaproxyCfg ?? readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
   const liveMasters = (text: string): Record<string, string> => {
     const s = servers(text);
     if (!haproxyMode) return s;
@@ -66,36 +82,68 @@ export function reshardDeps(topo: Topology, emit: (e: ReshardEvent) => void): Re
    * server list (HAProxy's frontends), HAProxy restarted on a config with a frontend per shard of the description
    * (only when they differ from its running file), then nutcracker started. All under the agent's apply lock.
    */
+  /**
+   * Mode haproxy's switch, all under the agent's apply lock. Before the pause (`fn` pauses): when the shards
+   * change, HAProxy's new config is rendered with the current masters, checked (haproxy -c) and started beside
+   * the serving HAProxy (both listen on the kept frontends; runtime startHaproxyBeside). Inside the pause:
+   * nutcracker stopped (nothing reaches the old ring), its file written with the new server list (the commit),
+   * the previous HAProxy stopped, nutcracker started. A cut given up before the commit goes back to a HAProxy
+   * on the previous config, started the same way.
+   */
   const switchHaproxyMode = async (fn: (liveText: string) => Promise<string | null>, added: Record<string, string>): Promise<void> => {
     await applier.exclusive(async () => {
-      const current = haproxyServers();
+      await settleHaproxyAfterCrash(topo, liveYml());
+      const serving = readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8');
+      const current = readHaproxyServers(serving);
       const masters: Record<string, string> = {};
       for (const s of topo.shards) masters[s.name] = current[s.name] ?? added[s.name] ?? s.master;
-      const running = readHaproxyFrontends(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
+      const running = readHaproxyFrontends(serving);
       const frontendsDiffer =
         Object.keys(running).length !== topo.shards.length || topo.shards.some((s) => running[s.name] !== topo.haproxyFrontends[s.name]);
-      // HAProxy's new config is rendered and checked (haproxy -c, ~250 ms) before `fn` pauses the sources: inside
-      // the pause only the switch itself happens. Under the apply lock nothing changes haproxy.cfg meanwhile.
       const haproxyText = frontendsDiffer ? haproxyConfig(topo, masters) : null;
+      let t0 = performance.now();
       if (haproxyText !== null) {
         const bad = await checkHaproxyText(topo, haproxyText);
         if (bad) throw new CheckFailedError(`the new haproxy.cfg fails haproxy -c: ${bad}; nothing was paused or changed`);
+        servingHaproxyCfg = serving;
+        try {
+          await startHaproxyBeside(topo, haproxyText);
+        } catch (e) {
+          atomicWriteFile(haproxyPaths(topo.proxyDir).conf, serving, { mode: 0o600 });
+          servingHaproxyCfg = null;
+          throw e;
+        }
       }
-      const text = await fn(liveYml());
+      const besideMs = Math.round(performance.now() - t0);
+      let text: string | null;
+      try {
+        text = await fn(liveYml());
+      } catch (e) {
+        if (haproxyText !== null) {
+          // Back to the previous config: a HAProxy on it beside the successor, then both older ones stopped.
+          await startHaproxyBeside(topo, serving);
+          await stopPreviousHaproxy(topo);
+        }
+        throw e;
+      } finally {
+        servingHaproxyCfg = null;
+      }
       if (text === null && !frontendsDiffer && proxy!.current() !== null) return;
-      const t0 = performance.now();
+      t0 = performance.now();
       await proxy!.stop();
       const t1 = performance.now();
       const conf = proxyPaths(topo.proxyDir).conf;
       if (text !== null) atomicWriteFile(conf, text, { mode: password !== null ? 0o600 : 0o644 });
       const t2 = performance.now();
-      if (haproxyText !== null) await restartHaproxy(topo, haproxyText, { checked: true });
+      if (haproxyText !== null) await stopPreviousHaproxy(topo);
       const t3 = performance.now();
       await proxy!.restart(createHash('sha256').update(readFileSync(conf)).digest('hex'));
       const ms = (a: number, b: number) => Math.round(b - a);
       emit({
         type: 'info',
-        message: `switch: nutcracker stopped ${ms(t0, t1)} ms, nutcracker.yml written ${ms(t1, t2)} ms, ${haproxyText !== null ? `HAProxy restarted ${ms(t2, t3)} ms` : 'HAProxy kept'}, nutcracker started ${ms(t3, performance.now())} ms`,
+        message:
+          `switch: ${haproxyText !== null ? `new HAProxy started beside the old one before the pause in ${besideMs} ms; ` : ''}in the pause: nutcracker stopped ${ms(t0, t1)} ms, ` +
+          `nutcracker.yml written ${ms(t1, t2)} ms, ${haproxyText !== null ? `old HAProxy stopped ${ms(t2, t3)} ms` : 'HAProxy kept'}, nutcracker started ${ms(t3, performance.now())} ms`,
       });
     }, 15_000);
   };
@@ -151,6 +199,7 @@ export async function reshardPlan(topo: Topology, rate: number | null): Promise<
 async function locked<T>(topo: Topology, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireStackLock(topo.stateDir, 'reshard');
   try {
+    await settleHaproxyAfterCrash(topo, readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8')).catch(() => {});
     return await fn();
   } finally {
     lock.release();

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EnvironmentError } from '../errors.js';
 import { readHaproxyServers, renderHaproxyCfg } from '../render/index.js';
@@ -7,7 +8,8 @@ import { haproxyPaths, mustParseAddress, type Topology } from '../topology/index
 import { atomicWriteFile } from './atomic-write.js';
 import { requireBinary } from './binaries.js';
 import { tail } from './nutcracker.js';
-import { ourPid, spawnDetached, type Spawned } from './process.js';
+import { haproxyCommand } from './haproxy-admin.js';
+import { isOurProcess, ourPid, readPidFile, spawnDetached, type Spawned } from './process.js';
 import { stopPid } from './stop.js';
 import { canBind, portAccepts, waitFor } from './wait.js';
 
@@ -130,4 +132,71 @@ export async function restartHaproxy(
   const pid = ourPid(haproxyPaths(topo.proxyDir).pid, topo.stateDir);
   if (pid !== null) await stopPid(pid, { graceMs: 2000 });
   return startHaproxy(topo, text, opts);
+}
+
+/** PIDs of HAProxies a reshard started a successor beside and has not stopped yet (one a line). */
+function previousPidsPath(topo: Topology): string {
+  return join(haproxyPaths(topo.proxyDir).dir, 'haproxy.previous.pids');
+}
+
+/** The config the previous HAProxy runs, kept until it is stopped (a crash before the commit goes back to it). */
+export function previousHaproxyCfgPath(topo: Topology): string {
+  return join(haproxyPaths(topo.proxyDir).dir, 'haproxy.previous.cfg');
+}
+
+/** Whether a successor was started beside a HAProxy that may still run (a crash in a reshard's cut). */
+export function previousHaproxyLeft(topo: Topology): boolean {
+  return readPreviousPids(topo).length > 0;
+}
+
+function readPreviousPids(topo: Topology): number[] {
+  try {
+    return readFileSync(previousPidsPath(topo), 'utf8').split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Starts HAProxy on `text` beside the running one, for a reshard's cut: HAProxy binds with SO_REUSEPORT, so both
+ * listen on the frontends they share (and send to the same masters) until the caller stops the previous one
+ * (`stopPreviousHaproxy`) inside its pause. HAProxy's start (~300 ms on a loaded machine) is then no part of the
+ * pause. The previous PID is recorded first, so a crash before it is stopped leaves it findable. Resolves once the
+ * new process answers on the admin socket with its own PID: it binds every listener before it serves.
+ */
+export async function startHaproxyBeside(topo: Topology, text: string): Promise<{ pid: number }> {
+  const p = haproxyPaths(topo.proxyDir);
+  const previous = ourPid(p.pid, topo.stateDir);
+  if (previous !== null) {
+    if (readPreviousPids(topo).length === 0) atomicWriteFile(previousHaproxyCfgPath(topo), readFileSync(p.conf, 'utf8'), { mode: 0o600 });
+    atomicWriteFile(previousPidsPath(topo), [...new Set([...readPreviousPids(topo), previous])].map((n) => `${n}\n`).join(''));
+  }
+  atomicWriteFile(p.conf, text, { mode: 0o600 });
+  const s = await spawnHaproxy(topo);
+  try {
+    await waitFor(async () => (await haproxyCommand(p.socket, 'show info', 500).catch(() => '')).includes(`Pid: ${s.pid}\n`), {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: `the new haproxy (pid ${s.pid}) to answer on ${p.socket}`,
+      abortOn: s.exited.then(({ code, signal }) => `haproxy exited (${signal ?? `code ${code}`}); ${tail(p.log)}`),
+    });
+  } catch (e) {
+    await stopPid(s.pid, { graceMs: 2000 }).catch(() => {});
+    throw new EnvironmentError((e as Error).message, { cause: e });
+  }
+  return { pid: s.pid };
+}
+
+/** Stops the HAProxies `startHaproxyBeside` left running beside the one the pid file names (after a crash too). */
+export async function stopPreviousHaproxy(topo: Topology): Promise<number[]> {
+  const current = readPidFile(haproxyPaths(topo.proxyDir).pid);
+  const stopped: number[] = [];
+  for (const pid of readPreviousPids(topo)) {
+    if (pid === current || !isOurProcess(pid, topo.stateDir)) continue;
+    await stopPid(pid, { graceMs: 2000, pollMs: 1 });
+    stopped.push(pid);
+  }
+  rmSync(previousPidsPath(topo), { force: true });
+  rmSync(previousHaproxyCfgPath(topo), { force: true });
+  return stopped;
 }
