@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/reshard/index.js';
-import { agentPaths, proxyPaths } from '../../src/topology/index.js';
+import { ourPid } from '../../src/runtime/index.js';
+import { agentPaths, haproxyPaths, proxyPaths } from '../../src/topology/index.js';
 import { startStack, type TestStack } from '../support/stack.js';
-import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
+import { client, editDescription, haproxyPids, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
 
 // Ports 25000-25049: s1 25000-2, s2 25010-2, sentinels 25020-2, proxy 25030/31, HAProxy frontends 25040-2
 // (derived), added s3 25045-7.
@@ -69,6 +70,8 @@ describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a pha
     const nut = readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8');
     expect(nut).toMatch(/127\.0\.0\.1:25042:1 s3/);
     expect(proxyMasters(s.topo).s3).toBe(a(45));
+    // The successor HAProxy started beside the old one before the pause; the old one is gone.
+    expect(haproxyPids(s.topo.stateDir)).toEqual([ourPid(haproxyPaths(s.topo.stateDir).pid, s.topo.stateDir)]);
     console.log(`reshard add (haproxy mode): cut pause ${cut.pauseMs} ms, ${w.ops} ops by the workload`);
 
     expect(w.wrongReads).toEqual([]);

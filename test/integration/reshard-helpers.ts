@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { placement } from '../../src/reshard/index.js';
@@ -215,4 +215,20 @@ export function editDescription(s: TestStack, edit: (d: Record<string, unknown>)
   const d = parse(readFileSync(s.file, 'utf8')) as Record<string, unknown>;
   edit(d);
   writeFileSync(s.file, stringify(d));
+}
+
+/** PIDs of the HAProxy processes running in this state dir (a successor and its predecessor both count). */
+export function haproxyPids(stateDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'haproxy') continue;
+      const cwd = readlinkSync(`/proc/${d}/cwd`);
+      if (cwd === stateDir || cwd.startsWith(`${stateDir}/`)) out.push(Number(d));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
 }

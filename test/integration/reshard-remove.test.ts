@@ -4,7 +4,7 @@ import { ourPid } from '../../src/runtime/index.js';
 import { readState } from '../../src/reshard/index.js';
 import { haproxyPaths, proxyPaths, redisPaths } from '../../src/topology/index.js';
 import { startStack, type TestStack } from '../support/stack.js';
-import { client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
+import { client, editDescription, haproxyPids, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
 
 // Ports 25100-25149: s1 25100-2, s2 25110-2, sentinels 25120-2, proxy 25130/31, HAProxy frontends 25133-5, s3 25140-2.
 const BASE = 25100;
@@ -45,6 +45,11 @@ describe('reshard (apply mode haproxy): remove a shard under load, kill -9 at th
     const killed = await s.cli(['reshard', '--yes', '--json'], { env: { REDIS_SHARD_RESHARD_EXIT_AT: 'cutting' } });
     expect(killed.code).not.toBe(0);
     expect(readState(s.topo.stateDir)?.phase).toBe('cutting');
+    // Killed again inside the cut, with the successor HAProxy (no s3 frontend) running beside the old one: the
+    // next resume goes back to a HAProxy on the old config (s3's keys stay reachable) before it copies again.
+    const killedInCut = await s.cli(['reshard', '--resume', '--json'], { env: { REDIS_SHARD_RESHARD_EXIT_AT: 'switching' } });
+    expect(killedInCut.code).not.toBe(0);
+    expect(haproxyPids(s.topo.stateDir).length).toBe(2);
     const resumed = await s.cli(['reshard', '--resume', '--json']);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
@@ -61,6 +66,8 @@ describe('reshard (apply mode haproxy): remove a shard under load, kill -9 at th
     expect(await verifyPlacement(s.topo, before, (k) => k.startsWith('w:')).then((x) => x.slice(0, 10))).toEqual([]);
     // HAProxy dropped s3's frontend and backend; nutcracker's lines still point at the kept frontends.
     expect(readFileSync(haproxyPaths(s.topo.stateDir).conf, 'utf8')).not.toMatch(/fe_s3|be_s3|:25135/);
+    // One HAProxy left, the one its pid file names.
+    expect(haproxyPids(s.topo.stateDir)).toEqual([ourPid(haproxyPaths(s.topo.stateDir).pid, s.topo.stateDir)]);
     expect(readFileSync(proxyPaths(s.topo.stateDir).conf, 'utf8')).toMatch(/127\.0\.0\.1:25133:1 s1[\s\S]*127\.0\.0\.1:25134:1 s2/);
     for (const i of [40, 41, 42]) expect(ourPid(redisPaths(s.topo.stateDir, a(i)).pid, s.topo.stateDir)).toBeNull();
     for (const i of [20, 21, 22]) {
