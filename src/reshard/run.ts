@@ -3,9 +3,10 @@ import { CheckFailedError, InvalidInputError, TransientError } from '../errors.j
 import { ringFromNutcrackerYml } from '../hashring/index.js';
 import { nutcrackerTargets, readPoolServers, renderNutcrackerYml } from '../render/index.js';
 import {
-  redisClient, sentinelMonitor, writeExpectedRings, sentinelRemove, startShardInstances, stopShardInstances, withClient,
+  localParts, ourPid, redisClient, sentinelMonitor, writeExpectedRings, sentinelRemove, startShardInstances, stopShardInstances, withClient,
 } from '../runtime/index.js';
-import { mustParseAddress, type ShardSpec, type Topology } from '../topology/index.js';
+import { existsSync, rmSync } from 'node:fs';
+import { mustParseAddress, redisPaths, type ShardSpec, type Topology } from '../topology/index.js';
 import { copyKeys, RateLimiter, scanAll, scanPipelined, type CopyResult, type MigrateTarget } from './copy.js';
 import { ReshardLock } from './lock.js';
 import { failoversInProgress, sentinelMaster, sentinelReplicas, waitMaster } from './masters.js';
@@ -48,7 +49,7 @@ export type ReshardEvent =
   | { type: 'cut-retry'; attempt: number; reason: string }
   | { type: 'cleanup'; shard: string; keysRemoved: number }
   | { type: 'shard-started'; shard: string }
-  | { type: 'shard-removed'; shard: string; stopped: string[] }
+  | { type: 'shard-removed'; shard: string; stopped: string[]; removedDirs: string[] }
   | { type: 'info'; message: string };
 
 export interface PlanFlow {
@@ -311,6 +312,23 @@ async function checkMemory(topo: Topology, plan: ReshardPlan, password: string |
       );
     }
   }
+}
+
+/**
+ * Data dirs of this host's instances that are stopped (a removed shard after the commit, an added shard after an
+ * abort: nothing in them is needed). Another host's instances (a state dir may be shared) and any still running
+ * are left alone. Returns the dirs removed.
+ */
+function removeStoppedInstanceDirs(topo: Topology, instances: string[]): string[] {
+  const removed: string[] = [];
+  const here = localParts({ ...topo, shards: [{ name: '-', master: instances[0]!, instances, weight: 1 }] }).redis;
+  for (const addr of here) {
+    const p = redisPaths(topo.stateDir, addr);
+    if (!existsSync(p.dir) || ourPid(p.pid, topo.stateDir) !== null) continue;
+    rmSync(p.dir, { recursive: true, force: true });
+    removed.push(p.dir);
+  }
+  return removed;
 }
 
 /** Lost subscription or a changed master: the source's copy starts over. */
@@ -874,7 +892,9 @@ class Runner {
       const failures = await sentinelRemove(this.topo, r, this.deps.password);
       if (failures.length > 0) throw new TransientError(`SENTINEL REMOVE ${r} failed on ${failures.join('; ')}; run reshard --resume`);
       const stopped = await stopShardInstances(this.topo, { name: r, master: this.state.shardInstances[r]![0]!, instances: this.state.shardInstances[r]!, weight: 1 });
-      this.deps.emit({ type: 'shard-removed', shard: r, stopped });
+      // Every key it held lives on its new owner now (the commit is past), so its data dirs go too.
+      const removedDirs = removeStoppedInstanceDirs(this.topo, this.state.shardInstances[r]!);
+      this.deps.emit({ type: 'shard-removed', shard: r, stopped, removedDirs });
     }
   }
 
@@ -909,6 +929,7 @@ class Runner {
           }, { timeoutMs: 5000 }).catch(() => {});
         }
         await stopShardInstances(this.topo, spec);
+        removeStoppedInstanceDirs(this.topo, spec.instances);
       }
       await this.restoreEvents(Object.values(this.state.shardInstances).flat());
       this.state.phase = 'aborted';

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readState } from '../../src/reshard/index.js';
 import { ourPid } from '../../src/runtime/index.js';
 import { agentPaths, haproxyPaths, proxyPaths } from '../../src/topology/index.js';
-import { startStack, type TestStack } from '../support/stack.js';
-import { client, editDescription, haproxyPids, loadMixed, proxyMasters, snapshot, verifyPlacement, Workload } from './reshard-helpers.js';
+import { client, editDescription, finishAndVerify, haproxyPids, loadAndSnapshot, proxyMasters, reshardStack, Workload } from './reshard-helpers.js';
 
 // Ports 25000-25049: s1 25000-2, s2 25010-2, sentinels 25020-2, proxy 25030/31, HAProxy frontends 25040-2
 // (derived), added s3 25045-7.
@@ -12,19 +11,11 @@ const BASE = 25000;
 const a = (p: number) => `127.0.0.1:${BASE + p}`;
 
 describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a phase, resume', () => {
-  let s: TestStack;
-  beforeAll(async () => {
-    s = await startStack(BASE);
-  }, 120_000);
-  afterAll(async () => {
-    await s?.stop();
-  }, 60_000);
+  const stack = reshardStack(BASE);
 
   it('plan changes nothing; the run moves ~1/3 of the keys to s3; every key ends on the shard the ring names', async () => {
-    const proxy = client(s.topo.proxy.listen);
-    await loadMixed(proxy, 3000, s.topo);
-    proxy.disconnect();
-    const before = await snapshot(proxyMasters(s.topo));
+    const s = stack();
+    const before = await loadAndSnapshot(s);
     // s3 on the ports s1's and s2's derived frontends hold: refused, naming the field that pins them.
     editDescription(s, (d) => {
       (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
@@ -56,14 +47,10 @@ describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a pha
     expect(status.stdout + status.stderr).toMatch(/reshard/);
     const resumed = await s.cli(['reshard', '--resume', '--json']);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
-    await w.stop();
-
-    const events = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const cut = events.find((e) => e.type === 'cut');
+    const events = await finishAndVerify(s, w, before, resumed.stdout);
+    const cut = events.find((e) => e.type === 'cut')!;
     expect(cut.mode).toBe('pause');
     expect(cut.pauseMs).toBeGreaterThan(0);
-    expect(events.some((e) => e.type === 'phase' && e.phase === 'done')).toBe(true);
     expect(readState(s.topo.stateDir)).toBeNull();
     expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2', 's3']);
     // nutcracker's new line for s3 points at s3's new HAProxy frontend, which sends to s3's master.
@@ -74,11 +61,6 @@ describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a pha
     expect(haproxyPids(s.topo.stateDir)).toEqual([ourPid(haproxyPaths(s.topo.stateDir).pid, s.topo.stateDir)]);
     console.log(`reshard add (haproxy mode): cut pause ${cut.pauseMs} ms, ${w.ops} ops by the workload`);
 
-    expect(w.wrongReads).toEqual([]);
-    expect(await w.finalCheck()).toEqual([]);
-    expect(w.ops).toBeGreaterThan(100);
-    const problems = await verifyPlacement(s.topo, before, (k) => k.startsWith('w:'));
-    expect(problems.slice(0, 10)).toEqual([]);
     // The agent never judged the proxy config wrong along the way (it knows the reshard's ring), and the
     // restarted agent reads the new description: it watches s3 too.
     const agentEvents = readFileSync(agentPaths(s.topo.stateDir).events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; event?: string });

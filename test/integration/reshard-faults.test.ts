@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ourPid } from '../../src/runtime/index.js';
 import { readState } from '../../src/reshard/index.js';
 import { redisPaths } from '../../src/topology/index.js';
 import { CLI, startStack, type TestStack } from '../support/stack.js';
-import { allKeys, client, editDescription, loadMixed, proxyMasters, snapshot, verifyPlacement } from './reshard-helpers.js';
+import { allKeys, client, editDescription, loadAndSnapshot, proxyMasters, snapshot, verifyPlacement } from './reshard-helpers.js';
 
 // Ports 25300-25349: s1 25300-2, s2 25310-2, sentinels 25320-2, proxy 25330/31, added s3 25340-2.
 const BASE = 25300;
@@ -30,10 +31,7 @@ describe('reshard faults: --abort, and a source master killed during the copy', 
   let before: Awaited<ReturnType<typeof snapshot>>;
   beforeAll(async () => {
     s = await startStack(BASE, { agent: { apply: 'supervise' } });
-    const proxy = client(s.topo.proxy.listen);
-    await loadMixed(proxy, 3000, s.topo);
-    proxy.disconnect();
-    before = await snapshot(proxyMasters(s.topo));
+    before = await loadAndSnapshot(s);
     editDescription(s, (d) => {
       (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
     });
@@ -56,6 +54,7 @@ describe('reshard faults: --abort, and a source master killed during the copy', 
     expect(readState(s.topo.stateDir)).toBeNull();
     expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
     for (const i of [40, 41, 42]) expect(ourPid(redisPaths(s.topo.stateDir, a(i)).pid, s.topo.stateDir)).toBeNull();
+    for (const i of [40, 41, 42]) expect(existsSync(redisPaths(s.topo.stateDir, a(i)).dir)).toBe(false);
     const sent = client(a(20));
     expect(await sent.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 's3')).toBeNull();
     sent.disconnect();

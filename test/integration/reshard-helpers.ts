@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { placement } from '../../src/reshard/index.js';
 import { readHaproxyServers } from '../../src/render/index.js';
 import { haproxyPaths, proxyPaths, readPassword, type Topology } from '../../src/topology/index.js';
-import type { TestStack } from '../support/stack.js';
+import { startStack, type TestStack } from '../support/stack.js';
 
 export function client(addr: string, password: string | null = null): Redis {
   const [host, port] = addr.split(':');
@@ -231,4 +232,43 @@ export function haproxyPids(stateDir: string): number[] {
     }
   }
   return out;
+}
+
+/** The set-up every reshard test shares: 3,000 mixed keys through the proxy, then every master's keys snapshotted. */
+export async function loadAndSnapshot(s: TestStack): Promise<Map<string, { shard: string; fp: string }[]>> {
+  const proxy = client(s.topo.proxy.listen);
+  await loadMixed(proxy, 3000, s.topo);
+  proxy.disconnect();
+  return snapshot(proxyMasters(s.topo));
+}
+
+export type ReshardJsonEvent = { type: string; [k: string]: unknown };
+
+/**
+ * The end every reshard test shares: the workload stopped after a last moment of traffic on the new ring; it read
+ * nothing wrong and every acknowledged write reads back; every key on exactly the shard the live ring names, with
+ * its content and absolute expiry as before. Returns the reshard's JSON events (from its stdout).
+ */
+export async function finishAndVerify(s: TestStack, w: Workload, before: Map<string, { shard: string; fp: string }[]>, stdout: string): Promise<ReshardJsonEvent[]> {
+  await new Promise((r) => setTimeout(r, 300));
+  await w.stop();
+  const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as ReshardJsonEvent);
+  expect(events.some((e) => e.type === 'phase' && e.phase === 'done')).toBe(true);
+  expect(w.wrongReads).toEqual([]);
+  expect(await w.finalCheck()).toEqual([]);
+  expect(w.ops).toBeGreaterThan(100);
+  expect((await verifyPlacement(s.topo, before, (k) => k.startsWith('w:'))).slice(0, 10)).toEqual([]);
+  return events;
+}
+
+/** A stack for the file's tests, started before them and stopped after them (on failure too); call the getter inside a test. */
+export function reshardStack(base: number, opts?: Parameters<typeof startStack>[1]): () => TestStack {
+  let s: TestStack | undefined;
+  beforeAll(async () => {
+    s = await startStack(base, opts);
+  }, 120_000);
+  afterAll(async () => {
+    await s?.stop();
+  }, 60_000);
+  return () => s!;
 }

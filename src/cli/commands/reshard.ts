@@ -135,7 +135,7 @@ function eventPrinter(json: boolean): { emit: (e: ReshardEvent) => void; stop: (
           process.stdout.write(`shard ${e.shard}: up, monitored by the sentinels\n`);
           break;
         case 'shard-removed':
-          process.stdout.write(`shard ${e.shard}: no longer monitored; stopped ${e.stopped.join(', ') || 'nothing on this host'}\n`);
+          process.stdout.write(`shard ${e.shard}: no longer monitored; stopped ${e.stopped.join(', ') || 'nothing on this host'}; data dirs removed: ${e.removedDirs.length}\n`);
           break;
         case 'info':
           process.stdout.write(`${e.message}\n`);
