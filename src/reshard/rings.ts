@@ -91,3 +91,11 @@ export function describeChange(
   }
   return { added, removed, kept, settings };
 }
+
+/** Same placement: hash, distribution, hash_tag, and the servers' names and weights. */
+export function sameRing(aYml: string, bYml: string, pool: string): boolean {
+  const a = ringFromNutcrackerYml(aYml, pool);
+  const b = ringFromNutcrackerYml(bYml, pool);
+  const servers = (r: typeof a) => JSON.stringify(r.servers.map((s) => [s.name ?? s.addr, s.weight]).sort());
+  return a.hash === b.hash && a.distribution === b.distribution && (a.hashTag ?? '') === (b.hashTag ?? '') && servers(a) === servers(b);
+}

@@ -1,0 +1,158 @@
+import { mustParseAddress } from '../topology/index.js';
+import { copyKeys, scanAll, scanPipelined, type MigrateTarget } from './copy.js';
+import { RunnerSession } from './session.js';
+import { writeState } from './state.js';
+
+/** Lost subscription or a changed master: the source's copy starts over. */
+class RepassNeeded extends Error {}
+
+/** Keys per read script (and per group of MIGRATEs). */
+const COPY_BATCH = 1000;
+
+/** The copy: a full pass over each source, then dirty keys again until few are left (failover-aware). */
+export class CopyPhase extends RunnerSession {
+
+  /**
+   * Copies keys (grouped by their new owner) from a source. `viaMigrate`: keys without expiry go by MIGRATE from
+   * the source (not while the sources are paused: MIGRATE is a write).
+   */
+  protected async copyFrom(source: string, keys: Buffer[], rateLimited: boolean, viaMigrate: boolean): Promise<void> {
+    const groups = new Map<string, Buffer[]>();
+    for (const k of keys) {
+      const to = this.place.newOwner(k);
+      if (to === source) continue;
+      const g = groups.get(to) ?? [];
+      g.push(k);
+      groups.set(to, g);
+    }
+    const src = await this.client(source);
+    // Batches of up to 1000 keys, up to 4 in flight on the same connections: round trips overlap, while each
+    // read script (about a microsecond a key) and each MIGRATE (bounded by bytes) stays short on the source.
+    const batches: Array<{ to: string; part: Buffer[] }> = [];
+    for (const [to, g] of groups) for (let i = 0; i < g.length; i += COPY_BATCH) batches.push({ to, part: g.slice(i, i + COPY_BATCH) });
+    for (let i = 0; i < batches.length; i += 4) {
+      await Promise.all(
+        batches.slice(i, i + 4).map(async ({ to, part }) => {
+          if (rateLimited) await this.limiter.take(part.length);
+          const target = viaMigrate ? await this.migrateTarget(to) : null;
+          this.count(await copyKeys(src, await this.client(to), part, this.tmpPrefix, target));
+        }),
+      );
+    }
+  }
+
+
+  /** The destination's master as MIGRATE on a source reaches it. */
+  protected async migrateTarget(shard: string): Promise<MigrateTarget> {
+    const { host, port } = mustParseAddress(await this.master(shard));
+    return { host, port, db: this.db, password: this.deps.password, timeoutMs: 5000 };
+  }
+
+
+  /**
+   * One full pass over a source: every key that leaves it is copied; with `reconcile`, copies at the
+   * destinations whose source key is gone are removed first (they may come from an earlier pass or process).
+   */
+  protected async passSource(source: string, reconcile: boolean): Promise<void> {
+    const src = await this.client(source);
+    if (reconcile) {
+      for (const dest of this.state.destinations) {
+        if (dest === source) continue;
+        const dst = await this.client(dest);
+        await scanAll(dst, async (keys) => {
+          const mine = keys.filter((k) => this.place.oldOwner(k) === source && this.place.newOwner(k) === dest && !k.toString('latin1').startsWith(this.tmpPrefix));
+          if (mine.length === 0) return;
+          const p = src.pipeline();
+          for (const k of mine) p.exists(k);
+          const r = (await p.exec()) ?? [];
+          const gone = mine.filter((_, i) => Number(r[i]?.[1]) === 0);
+          if (gone.length > 0) {
+            await dst.unlink(...gone);
+            this.state.progress.keysDeleted += gone.length;
+          }
+        });
+      }
+    }
+    // Pages of 2000 keys, 3 being copied while the next is fetched: SCAN, the read script and MIGRATE overlap.
+    await scanPipelined(src, async (keys) => {
+      const t = this.trackers.get(source);
+      if (!t || t.lost) throw new RepassNeeded(`lost the keyspace subscription of ${source}`);
+      const moving = keys.filter((k) => this.place.newOwner(k) !== source);
+      if (moving.length > 0) await this.copyFrom(source, moving, true, true);
+    }, 2000, 3);
+    this.state.progress.passes++;
+    writeState(this.topo.stateDir, this.state);
+  }
+
+
+  /** A source's pass, retried from the start after a lost subscription or a failover (of it or of a destination). */
+  protected async passWithRetry(source: string, reconcile: boolean): Promise<void> {
+    let again = reconcile;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!this.trackers.get(source) || this.trackers.get(source)!.lost) await this.track(source);
+        await this.passSource(source, again);
+        return;
+      } catch (e) {
+        if (attempt >= 20) throw e;
+        this.deps.emit({ type: 'repass', shard: source, reason: (e as Error).message });
+        await this.refreshAfterFault();
+        again = true;
+      }
+    }
+  }
+
+
+  /** After an error: masters asked again; a changed master's client and subscription are redone. */
+  protected async refreshAfterFault(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 200));
+    for (const shard of [...new Set([...this.state.sources, ...this.state.destinations])]) {
+      const before = this.masters.get(shard);
+      const now = await this.master(shard, true);
+      if (before !== now) {
+        this.deps.emit({ type: 'info', message: `shard ${shard}: master is now ${now} (was ${before ?? 'unknown'})` });
+        if (this.trackers.has(shard)) this.trackers.get(shard)!.lost = true;
+        // A destination that failed over may have lost copies that had not reached its replica: every source
+        // that sends to it copies again.
+        if (this.state.destinations.includes(shard)) for (const s of this.state.sources) if (this.trackers.has(s)) this.trackers.get(s)!.lost = true;
+      }
+    }
+    for (const c of this.clients.values()) c.disconnect();
+    this.clients.clear();
+  }
+
+
+  /** Copies every dirty key once. Returns how many were taken. `viaMigrate` off while the sources are paused. */
+  protected async drainOnce(rateLimited: boolean, viaMigrate: boolean): Promise<number> {
+    let n = 0;
+    await Promise.all(
+      [...this.trackers.values()].map(async (t) => {
+        for (;;) {
+          const keys = t.take(1000);
+          if (keys.length === 0) return;
+          n += keys.length;
+          await this.copyFrom(t.shard, keys, rateLimited, viaMigrate);
+        }
+      }),
+    );
+    return n;
+  }
+
+
+  /** Re-copies dirty keys until few are left (or the writers outpace us for a while: then the cut drains the rest). */
+  protected async dirtyUntilSmall(): Promise<void> {
+    for (let round = 0; round < 50; round++) {
+      for (const s of this.state.sources) if (this.trackers.get(s)?.lost) await this.passWithRetry(s, true);
+      await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
+      let dirty = 0;
+      for (const t of this.trackers.values()) dirty += t.dirty.size;
+      if (dirty <= 200) return;
+      try {
+        await this.drainOnce(true, true);
+      } catch (e) {
+        this.deps.emit({ type: 'repass', shard: '*', reason: (e as Error).message });
+        await this.refreshAfterFault();
+      }
+    }
+  }
+}
