@@ -77,10 +77,13 @@ export class CutPhase extends CopyPhase {
           const why = await this.deps.check(text);
           if (why) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${why}`);
         }
-        // Keys written while the lock was taken and the new HAProxy started (up to a second on a loaded machine)
-        // are copied now, before the pause, so the drain inside it has only the last milliseconds' writes.
-        await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
-        await this.drainOnce(false, true);
+        // Pause mode: keys written while the lock was taken and the new HAProxy started (up to a second on a loaded
+        // machine) are copied now, before the pause, so the drain inside it has only the last milliseconds' writes.
+        // (Proxy-stop mode drains with the proxy stopped and the sources unpaused: no pause to shorten.)
+        if (!proxyStop) {
+          await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
+          await this.drainOnce(false, true);
+        }
         pausedAt = performance.now();
         pausedAtEpoch = Date.now();
         await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
