@@ -1,17 +1,13 @@
-import { execFile } from 'node:child_process';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+// Over 250 lines on purpose: the one apply path (read the live config, edit, lock, check, write, take effect, roll back) is one class; its separable parts are apply-lock.ts, config-checks.ts and activation.ts.
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { readProcStat } from '../engine/index.js';
 import { EnvironmentError, InvalidInputError, TransientError } from '../errors.js';
-import {
-  readHaproxyFenced, readHaproxyServers, readPoolServers, renderNutcrackerYml, ringDifferences, sameRingYml, setHaproxyFenced, setHaproxyServers,
-  setServerAddresses,
-} from '../render/index.js';
-import {
-  atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, expectedRings, fenceShard, haproxyConfig, isAlive, readBackends, switchBackend, unfenceShard,
-  type BackendState,
-} from '../runtime/index.js';
+import { readHaproxyFenced, readHaproxyServers, readPoolServers, renderNutcrackerYml, setHaproxyFenced, setHaproxyServers, setServerAddresses } from '../render/index.js';
+import { atomicWriteFile, fenceShard, haproxyConfig, isAlive, readBackends, switchBackend, unfenceShard, type BackendState } from '../runtime/index.js';
 import { agentPaths, haproxyPaths, parseAddress, proxyPaths, type ApplyMode, type Topology } from '../topology/index.js';
+import { ModeActivation } from './activation.js';
+import { ApplyLock } from './apply-lock.js';
+import { ConfigChecks, type CheckResult } from './config-checks.js';
 import type { ProxySupervisor, RestartTimings } from './proxy.js';
 
 import { sha256 } from '../sha256.js';
@@ -71,11 +67,8 @@ export type ApplyInput = string | ((base: BaseConfig) => string | null | Promise
  * One apply at a time, in this process (a promise chain) and across processes (`notify`) by a lock file.
  */
 export class ConfigApplier {
-  private readonly checks = new Map<string, { ok: true } | { ok: false; error: string }>();
-  private readonly ringChecks = new Map<string, string[]>();
-  private readonly checking = new Map<string, Promise<{ ok: true } | { ok: false; error: string }>>();
-  private checkSeq = 0;
-  private readonly rejectedAt = new Map<string, number>();
+  private readonly checks: ConfigChecks;
+  private readonly activation: ModeActivation;
   private lastGood: { text: string; sha: string; servers: Record<string, string>; fenced: string[] } | null = null;
   /** supervise mode: the config the supervised nutcracker was last seen serving (started on it, or found running it). */
   private served: { text: string; sha: string } | null = null;
@@ -86,7 +79,19 @@ export class ConfigApplier {
     private readonly password: string | null,
     private readonly proxy: ProxySupervisor | null,
   ) {
+    this.checks = new ConfigChecks(topo);
+    this.activation = new ModeActivation(topo, proxy);
     removeStaleTemps(this.targetPath());
+  }
+
+  /** nutcracker -t (haproxy -c) on exactly this text, cached (config-checks.ts). */
+  check(text: string): Promise<CheckResult> {
+    return this.checks.check(text);
+  }
+
+  /** Whether a config may be applied: the check, and the ring it serves (config-checks.ts). */
+  usable(text: string): Promise<CheckResult> {
+    return this.checks.usable(text);
   }
 
   get mode(): ApplyMode {
@@ -124,79 +129,6 @@ export class ConfigApplier {
   private basePath(): string {
     const t = this.targetPath();
     return this.mode === 'staging' && !existsSync(t) ? proxyPaths(this.topo.proxyDir).conf : t;
-  }
-
-  /** nutcracker -t on exactly this text, cached: a config checked once is not checked again. */
-  async check(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
-    const sha = sha256(text);
-    const cached = this.checks.get(sha);
-    // A rejection is remembered for 30 s only: if it was the check itself that failed (a timeout on a loaded
-    // machine), a failover that needs this text must not stay blocked for good.
-    if (cached && (cached.ok || Date.now() - (this.rejectedAt.get(sha) ?? 0) < 30_000)) return cached;
-    // The fast path and a reconcile may check the same text at once: they share one run. (Two runs on one temp
-    // name raced: the first to finish removed the file the other's nutcracker -t was reading, and that
-    // "syntax is invalid" was cached, so every retry of that failover failed the same way.)
-    const running = this.checking.get(sha);
-    if (running) return running;
-    const run = (async () => {
-      const dir = agentPaths(this.topo.proxyDir).dir;
-      mkdirSync(dir, { recursive: true });
-      const tmp = join(dir, `.check-${process.pid}-${sha.slice(0, 12)}-${++this.checkSeq}.yml`);
-      try {
-        const fd = openSync(tmp, 'w', 0o600);
-        writeSync(fd, text);
-        closeSync(fd);
-        const r = this.mode === 'haproxy' ? await checkHaproxyConf(tmp) : await checkNutcrackerConf(tmp);
-        if (this.checks.size > 64) {
-          this.checks.clear();
-          this.rejectedAt.clear();
-        }
-        this.checks.set(sha, r);
-        if (!r.ok) this.rejectedAt.set(sha, Date.now());
-        return r;
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-    })();
-    this.checking.set(sha, run);
-    try {
-      return await run;
-    } finally {
-      this.checking.delete(sha);
-    }
-  }
-
-  /**
-   * Whether a config may be applied: `nutcracker -t` accepts it, and it places every key on the shard the
-   * description does (render/ringDifferences). A hand edit that renames, drops or reweighs a shard, or changes
-   * the hash, passes -t yet would serve keys from the wrong shard: it is treated like invalid YAML.
-   */
-  async usable(text: string): Promise<{ ok: true } | { ok: false; error: string }> {
-    const check = await this.check(text);
-    if (!check.ok) return { ok: false, error: `${this.mode === 'haproxy' ? 'haproxy' : 'nutcracker'} rejects it: ${check.error}` };
-    // haproxy.cfg holds no ring: nutcracker.yml keeps it, and this mode never edits nutcracker.yml.
-    if (this.mode === 'haproxy') return { ok: true };
-    // During a reshard the description already names the new ring while the proxy must serve the old one until
-    // the cut (and the new one from it): the reshard records which, and that is the judge then.
-    const during = expectedRings(this.topo.stateDir);
-    const ring = during
-      ? during.some((r) => sameRingYml(text, r, this.topo.proxy.name)) ? [] : ['it is not the ring of the reshard in progress (redis-shard status)']
-      : this.ringDifferencesOf(text);
-    return ring.length === 0 ? { ok: true } : { ok: false, error: `it changes which shard keys land on: ${ring.join('; ')}` };
-  }
-
-  /**
-   * ringDifferences parses the whole file; the description does not change under a running agent, so the answer
-   * for a given text is cached like nutcracker -t's (every apply asks it of the config it replaces).
-   */
-  private ringDifferencesOf(text: string): string[] {
-    const sha = sha256(text);
-    const cached = this.ringChecks.get(sha);
-    if (cached) return cached;
-    const r = ringDifferences(text, this.topo);
-    if (this.ringChecks.size > 64) this.ringChecks.clear();
-    this.ringChecks.set(sha, r);
-    return r;
   }
 
   /**
@@ -339,7 +271,7 @@ export class ConfigApplier {
     let writtenAtMs = performance.now();
     if (!changed && !force) return { ok: true, changed: false, path, writtenAtMs, servingAtMs: null, restart: null, steps: steps() };
     if (before !== text) {
-      let check: { ok: true } | { ok: false; error: string };
+      let check: CheckResult;
       try {
         // Mode haproxy: the file only matters to a restarted HAProxy (checked then, startHaproxy), and the
         // agent's edits change server addresses only; `haproxy -c` (~250 ms here) stays off the switch's path.
@@ -352,7 +284,7 @@ export class ConfigApplier {
       try {
         // Mode haproxy runs no `haproxy -c` here: only a result readBase already has counts.
         const beforeRejected =
-          before !== null && (this.mode === 'haproxy' ? this.checks.get(sha256(before))?.ok === false : !(await this.usable(before)).ok);
+          before !== null && (this.mode === 'haproxy' ? this.checks.knownRejected(before) : !(await this.usable(before)).ok);
         if (beforeRejected && before !== null) {
           // A hand edit nutcracker rejects is replaced, but kept beside it for whoever made it.
           atomicWriteFile(`${path}.rejected`, before, { mode: 0o600 });
@@ -371,13 +303,18 @@ export class ConfigApplier {
         await this.switchHaproxy(serversWanted, fencedWanted);
         return { ok: true, changed, path, writtenAtMs, servingAtMs: performance.now(), restart: null, steps: steps() };
       }
-      const restart = await this.activate(path, sha256(text));
+      const restart = await this.activation.activate(path, sha256(text));
       if (this.mode === 'supervise') this.noteServing(text);
       return { ok: true, changed, path, writtenAtMs, servingAtMs: restart ? performance.now() : null, restart, steps: steps() };
     } catch (e) {
       const error = this.mode === 'supervise' ? await this.backToServed(path, text, e as Error) : (e as Error);
       return { ok: false, stage: 'activate', error };
     }
+  }
+
+  /** exec mode: the file has not taken effect yet (activation.ts). */
+  needsActivation(base: Pick<BaseConfig, 'sha' | 'problem'>): boolean {
+    return this.activation.needed(base);
   }
 
   /** supervise mode: the supervised nutcracker runs `text` (it is the config to go back to if a new one fails). */
@@ -394,15 +331,13 @@ export class ConfigApplier {
   private async backToServed(path: string, text: string, failed: Error): Promise<Error> {
     const prev = this.served;
     if (prev === null || prev.text === text || this.proxy === null) return failed;
-    const sha = sha256(text);
-    this.checks.set(sha, { ok: false, error: `nutcracker does not start on it: ${failed.message}` });
-    this.rejectedAt.set(sha, Date.now());
+    this.checks.reject(text, `nutcracker does not start on it: ${failed.message}`);
     try {
       atomicWriteFile(`${path}.rejected`, text, { mode: 0o600 });
       atomicWriteFile(path, prev.text, { mode: this.password !== null ? 0o600 : 0o644 });
       const servers = this.serversOf(prev.text);
       this.lastGood = { text: prev.text, sha: prev.sha, servers, fenced: this.fencedOf(prev.text, servers) };
-      const r = await this.activate(path, prev.sha);
+      const r = await this.activation.activate(path, prev.sha);
       return new EnvironmentError(
         `nutcracker did not start on the new config (${failed.message}); the previous config is back in ${path} and serving (pid ${r?.pid ?? '?'}); the rejected one is ${path}.rejected`,
         { cause: failed },
@@ -428,55 +363,10 @@ export class ConfigApplier {
       if (!fence && live[shard]?.maint) await unfenceShard(this.topo, shard);
     }
   }
-
-  /** Where the sha256 of the last config that took effect (exec command succeeded, nutcracker restarted) is kept. */
-  private get activatedPath(): string {
-    return join(agentPaths(this.topo.proxyDir).dir, 'activated.sha');
-  }
-
-  /**
-   * exec mode: whether the config file has not been activated yet (the command failed, or the writer died
-   * between write and command). Recorded on disk so a restarted agent, or notify, knows too.
-   */
-  needsActivation(base: Pick<BaseConfig, 'sha' | 'problem'>): boolean {
-    if (this.mode !== 'exec' || base.problem !== null) return false;
-    try {
-      return readFileSync(this.activatedPath, 'utf8').trim() !== base.sha;
-    } catch {
-      return true;
-    }
-  }
-
-  private async activate(path: string, sha: string): Promise<RestartTimings | null> {
-    const r = await this.activateMode(path, sha);
-    if (this.mode !== 'staging') {
-      try {
-        atomicWriteFile(this.activatedPath, `${sha}\n`);
-      } catch {
-        /* only an optimisation for the next activation check */
-      }
-    }
-    return r;
-  }
-
-  private async activateMode(path: string, sha: string): Promise<RestartTimings | null> {
-    switch (this.mode) {
-      case 'staging':
-        return null;
-      case 'exec':
-        await runExec(this.topo.agent.exec!, path);
-        return null;
-      case 'supervise':
-        if (!this.proxy) throw new EnvironmentError('supervise mode without a proxy supervisor');
-        return await this.proxy.restart(sha);
-      case 'haproxy':
-        return null; // applyLocked switches HAProxy itself
-    }
-  }
 }
 
 /** Every backend server of a haproxy.cfg has a host:port address. */
-function haproxyAddressesOk(text: string): { ok: true } | { ok: false; error: string } {
+function haproxyAddressesOk(text: string): CheckResult {
   const servers = readHaproxyServers(text);
   if (Object.keys(servers).length === 0) return { ok: false, error: 'no backend server lines' };
   for (const [shard, addr] of Object.entries(servers)) {
@@ -484,110 +374,6 @@ function haproxyAddressesOk(text: string): { ok: true } | { ok: false; error: st
     if (typeof a === 'string') return { ok: false, error: `server ${shard}: ${a}` };
   }
   return { ok: true };
-}
-
-/** exec mode: argv + config path, no shell, 30 s limit; a non-zero exit is a failed apply (retried). */
-function runExec(argv: string[], confPath: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(argv[0]!, [...argv.slice(1), confPath], { timeout: 30_000, shell: false }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const tail = String(stderr ?? '').trim().split('\n').slice(-3).join(' | ');
-      reject(new TransientError(`agent.exec ${argv[0]} failed (${(err as NodeJS.ErrnoException).code ?? err.message})${tail ? `: ${tail}` : ''}`, { cause: err }));
-    });
-  });
-}
-
-/**
- * An exclusive lock between processes of one state dir (the agent and `notify`): a file created with O_EXCL
- * holding the owner's PID. A lock whose owner is dead is taken over.
- */
-export class ApplyLock {
-  private constructor(private readonly path: string) {}
-
-  static async acquire(path: string, timeoutMs: number): Promise<ApplyLock> {
-    mkdirSync(dirname(path), { recursive: true });
-    const deadline = Date.now() + timeoutMs;
-    // The owner is recorded with its start time, so a PID reused by another process does not hold the lock forever.
-    const myTicks = startTicks(process.pid) ?? 0;
-    const me = `${process.pid} ${myTicks}\n`;
-    for (;;) {
-      try {
-        const fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, me);
-        closeSync(fd);
-        return new ApplyLock(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const seen = readText(path);
-      const owner = parseOwner(seen);
-      const stale =
-        owner !== null
-          ? owner.pid === process.pid
-            ? // Our PID with another start time: an earlier process that had our PID (a restart in a fresh PID
-              // namespace reuses low PIDs) died holding it. With our own start time, it is this process: wait.
-              owner.ticks !== 0 && myTicks !== 0 && owner.ticks !== myTicks
-            : !isAlive(owner.pid) || (owner.ticks !== 0 && startTicks(owner.pid) !== owner.ticks)
-          : seen !== null && ageMs(path) > 2000; // created but never filled in: the creator died between open and write
-      if (stale && seen !== null) {
-        takeOver(path, seen);
-        continue;
-      }
-      if (Date.now() > deadline) throw new TransientError(`another process (pid ${owner?.pid ?? '?'}) is applying a proxy config; try again`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  release(): void {
-    if (parseOwner(readText(this.path))?.pid === process.pid) rmSync(this.path, { force: true });
-  }
-}
-
-/**
- * Removes a stale lock without removing a fresh one that another waiter created meanwhile: the file is moved
- * to a private name first, and put back if what was moved is not the stale content that was judged.
- */
-function takeOver(path: string, staleText: string): void {
-  const mine = `${path}.${process.pid}.stale`;
-  try {
-    renameSync(path, mine);
-  } catch {
-    return; // someone else took it over first
-  }
-  if (readText(mine) !== staleText) {
-    try {
-      linkSync(mine, path);
-    } catch {
-      /* a third process holds it now; ours was the older claim */
-    }
-  }
-  rmSync(mine, { force: true });
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-function parseOwner(text: string | null): { pid: number; ticks: number } | null {
-  const m = /^(\d+)(?:\s+(\d+))?\s*$/.exec(text ?? '');
-  return m ? { pid: Number(m[1]), ticks: Number(m[2] ?? 0) } : null;
-}
-
-/** A process's start time in clock ticks since boot: with the PID, an identity. */
-function startTicks(pid: number): number | null {
-  return readProcStat(pid)?.startTicks ?? null;
-}
-
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
 }
 
 function ms(v: number): number {

@@ -5,7 +5,8 @@ export {
   analyze, decideShard, majorityOf, addressesToProbe,
   type AnalyzeInput, type Analysis, type ShardInput, type ShardDecision, type SentinelAnswer, type RoleProbe, type HoldReason,
 } from './analyze.js';
-export { ConfigApplier, ApplyLock, sha256, type ApplyInput, type ApplyResult, type BaseConfig } from './apply.js';
+export { ConfigApplier, sha256, type ApplyInput, type ApplyResult, type BaseConfig } from './apply.js';
+export { ApplyLock } from './apply-lock.js';
 export { fileEventSink, memoryEventSink, type EventSink } from './events.js';
 export { FastPath, type FastPathDeps } from './fast-path.js';
 export { ProxySupervisor, CONF_SHA_ENV, type RestartTimings } from './proxy.js';

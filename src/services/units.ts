@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import { nutcrackerArgs, STATE_ENV, UNDER_SYSTEMD_ENV } from '../runtime/index.js';
 import { addressSlug, agentPaths, haproxyPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
 import type { LocalParts } from '../runtime/index.js';
+import { commonHardening, hardening, identity, partOf, unique, unit } from './unit-text.js';
 
 /** The first line of every file we write; uninstall and re-install touch only files that carry it. */
 export const MARKER = '# Managed by redis-shard (services install).';
@@ -126,42 +127,15 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
     const a = agentPaths(topo.proxyDir);
     const stagingDir = dirname(topo.stagingFile);
     wants.push(n.proxy, n.agent, n.installPath);
-    // nutcracker reads its config through systemd's credentials: the live file stays root's (0600 when it
-    // holds redis_auth), which the unprivileged user, and so the agent, can neither read nor replace.
-    const args = nutcrackerArgs(topo, '%d/nutcracker.yml');
-    out.push({
-      name: n.proxy,
-      text: unit(header('nutcracker (twemproxy). Its config is installed by the proxy-install service, never by the agent.'), {
-        Unit: ['Description=redis-shard proxy (nutcracker)', ...partOf(n)],
-        Service: [
-          'Type=simple',
-          `LoadCredential=nutcracker.yml:${p.conf}`,
-          `ExecStart=${o.bins.nutcracker} ${args.join(' ')} -p ${p.pid}`,
-          `WorkingDirectory=${p.dir}`,
-          ...identity(o, topo),
-          'Restart=always',
-          'RestartSec=1s',
-          'LimitNOFILE=65535',
-          ...hardening(o, [p.dir], { jit: false }),
-        ],
+    out.push(proxyUnit(topo, o, n, header('nutcracker (twemproxy). Its config is installed by the proxy-install service, never by the agent.'), []));
+    out.push(
+      agentUnit(topo, o, n, header('The agent, unprivileged, in staging mode: it writes only the staging file; the path unit installs it.'), {
+        keeps: 'the proxy',
+        after: n.proxy,
+        env: [],
+        writable: unique([a.dir, stagingDir]),
       }),
-    });
-    out.push({
-      name: n.agent,
-      text: unit(header('The agent, unprivileged, in staging mode: it writes only the staging file; the path unit installs it.'), {
-        Unit: ['Description=redis-shard agent (keeps the proxy on the elected masters)', ...partOf(n), `After=${n.proxy}`],
-        Service: [
-          'Type=simple',
-          `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} agent`,
-          `WorkingDirectory=${a.dir}`,
-          ...identity(o, topo),
-          ...(o.envFile ? [`EnvironmentFile=${o.envFile}`] : []),
-          'Restart=always',
-          'RestartSec=1s',
-          ...hardening(o, unique([a.dir, stagingDir]), { jit: true }),
-        ],
-      }),
-    });
+    );
     out.push({
       name: n.installPath,
       text: unit(header('Watches the staging file the agent writes (the equivalent of the original iwatch).'), {
@@ -205,7 +179,6 @@ export function renderUnits(topo: Topology, parts: LocalParts, o: UnitOptions): 
  */
 function haproxyModeUnits(topo: Topology, o: UnitOptions, n: UnitNames, header: (what: string) => string[], wants: string[]): UnitFile[] {
   if (!o.bins.haproxy) throw new Error('apply mode haproxy: the haproxy binary path is needed for its unit');
-  const p = proxyPaths(topo.proxyDir);
   const h = haproxyPaths(topo.proxyDir);
   const a = agentPaths(topo.proxyDir);
   wants.push(n.haproxy, n.proxy, n.agent);
@@ -230,102 +203,67 @@ function haproxyModeUnits(topo: Topology, o: UnitOptions, n: UnitNames, header: 
         ],
       }),
     },
-    {
-      name: n.proxy,
-      text: unit(header('nutcracker (twemproxy), its server lines on HAProxy\'s frontends; its config never changes in this mode.'), {
-        Unit: ['Description=redis-shard proxy (nutcracker)', ...partOf(n), `After=${n.haproxy}`],
-        Service: [
-          'Type=simple',
-          `LoadCredential=nutcracker.yml:${p.conf}`,
-          `ExecStart=${o.bins.nutcracker} ${nutcrackerArgs(topo, '%d/nutcracker.yml').join(' ')} -p ${p.pid}`,
-          `WorkingDirectory=${p.dir}`,
-          ...identity(o, topo),
-          'Restart=always',
-          'RestartSec=1s',
-          'LimitNOFILE=65535',
-          ...hardening(o, [p.dir], { jit: false }),
-        ],
-      }),
-    },
-    {
-      name: n.agent,
-      text: unit(header('The agent, unprivileged, in haproxy mode: it switches HAProxy\'s backends over the admin socket and rewrites haproxy.cfg.'), {
-        Unit: ['Description=redis-shard agent (keeps HAProxy on the elected masters)', ...partOf(n), `After=${n.haproxy}`],
-        Service: [
-          'Type=simple',
-          `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} agent`,
-          `WorkingDirectory=${a.dir}`,
-          ...identity(o, topo),
-          `Environment=${UNDER_SYSTEMD_ENV}=1`,
-          ...(o.envFile ? [`EnvironmentFile=${o.envFile}`] : []),
-          'Restart=always',
-          'RestartSec=1s',
-          ...hardening(o, [a.dir, h.dir], { jit: true }),
-        ],
-      }),
-    },
+    proxyUnit(topo, o, n, header("nutcracker (twemproxy), its server lines on HAProxy's frontends; its config never changes in this mode."), [`After=${n.haproxy}`]),
+    agentUnit(topo, o, n, header("The agent, unprivileged, in haproxy mode: it switches HAProxy's backends over the admin socket and rewrites haproxy.cfg."), {
+      keeps: 'HAProxy',
+      after: n.haproxy,
+      env: [`Environment=${UNDER_SYSTEMD_ENV}=1`],
+      writable: [a.dir, h.dir],
+    }),
   ];
 }
 
 /** LimitNOFILE of the HAProxy unit; services install sizes haproxy.cfg's maxconn from it. */
 export const SERVICE_FD_LIMIT = 65535;
 
-function partOf(n: UnitNames): string[] {
-  // PartOf: stopping or restarting the target does the same to every part. network-online: the description's
-  // addresses must exist before an engine can bind them.
-  return [`PartOf=${n.target}`, 'After=network-online.target', 'Wants=network-online.target'];
+/**
+ * nutcracker's unit. It reads its config through systemd's credentials: the live file stays root's (0600 when it
+ * holds redis_auth), which the unprivileged user, and so the agent, can neither read nor replace.
+ */
+function proxyUnit(topo: Topology, o: UnitOptions, n: UnitNames, header: string[], after: string[]): UnitFile {
+  const p = proxyPaths(topo.proxyDir);
+  return {
+    name: n.proxy,
+    text: unit(header, {
+      Unit: ['Description=redis-shard proxy (nutcracker)', ...partOf(n), ...after],
+      Service: [
+        'Type=simple',
+        `LoadCredential=nutcracker.yml:${p.conf}`,
+        `ExecStart=${o.bins.nutcracker} ${nutcrackerArgs(topo, '%d/nutcracker.yml').join(' ')} -p ${p.pid}`,
+        `WorkingDirectory=${p.dir}`,
+        ...identity(o, topo),
+        'Restart=always',
+        'RestartSec=1s',
+        'LimitNOFILE=65535',
+        ...hardening(o, [p.dir], { jit: false }),
+      ],
+    }),
+  };
 }
 
-function identity(o: UnitOptions, topo: Topology): string[] {
-  return [
-    `User=${o.user}`,
-    `Group=${o.group}`,
-    // Redis and Sentinel rewrite their configs (which hold the password) with mode 0644 & ~umask.
-    'UMask=0077',
-    // The same marker `up` stamps into its processes: status/down recognise these as this state dir's.
-    `Environment=${STATE_ENV}=${topo.stateDir}`,
-  ];
-}
-
-function commonHardening(o: UnitOptions, writable: string[], opts: { jit: boolean }): string[] {
-  return [
-    'NoNewPrivileges=yes',
-    'ProtectSystem=strict',
-    ...writable.map((w) => `ReadWritePaths=${w}`),
-    `ProtectHome=${o.protectHome}`,
-    'PrivateTmp=yes',
-    'PrivateDevices=yes',
-    'ProtectKernelTunables=yes',
-    'ProtectKernelModules=yes',
-    'ProtectKernelLogs=yes',
-    'ProtectControlGroups=yes',
-    'ProtectClock=yes',
-    'ProtectHostname=yes',
-    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
-    'RestrictNamespaces=yes',
-    'RestrictRealtime=yes',
-    'RestrictSUIDSGID=yes',
-    'LockPersonality=yes',
-    'SystemCallArchitectures=native',
-    'SystemCallFilter=@system-service',
-    // V8 compiles to memory it then executes; the engines never need that.
-    ...(opts.jit ? [] : ['MemoryDenyWriteExecute=yes']),
-  ];
-}
-
-/** For the unprivileged services: no capabilities at all, and no view of other users' processes. */
-function hardening(o: UnitOptions, writable: string[], opts: { jit: boolean }): string[] {
-  return ['CapabilityBoundingSet=', ...commonHardening(o, writable, opts), 'PrivateMounts=yes', 'ProtectProc=invisible', 'RemoveIPC=yes'];
-}
-
-function unique(xs: string[]): string[] {
-  return [...new Set(xs)];
-}
-
-function unit(header: string[], sections: Partial<Record<'Unit' | 'Service' | 'Path' | 'Install', string[]>>): string {
-  const parts = [header.join('\n')];
-  for (const [name, lines] of Object.entries(sections)) {
-    if (lines && lines.length > 0) parts.push(`[${name}]\n${lines.join('\n')}`);
-  }
-  return parts.join('\n\n') + '\n';
+/** The agent's unit: unprivileged, writing only `writable`. */
+function agentUnit(
+  topo: Topology,
+  o: UnitOptions,
+  n: UnitNames,
+  header: string[],
+  a: { keeps: string; after: string; env: string[]; writable: string[] },
+): UnitFile {
+  return {
+    name: n.agent,
+    text: unit(header, {
+      Unit: [`Description=redis-shard agent (keeps ${a.keeps} on the elected masters)`, ...partOf(n), `After=${a.after}`],
+      Service: [
+        'Type=simple',
+        `ExecStart=${o.bins.node} ${o.bins.cli} -c ${topo.file} agent`,
+        `WorkingDirectory=${agentPaths(topo.proxyDir).dir}`,
+        ...identity(o, topo),
+        ...a.env,
+        ...(o.envFile ? [`EnvironmentFile=${o.envFile}`] : []),
+        'Restart=always',
+        'RestartSec=1s',
+        ...hardening(o, a.writable, { jit: true }),
+      ],
+    }),
+  };
 }
