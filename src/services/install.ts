@@ -1,17 +1,19 @@
+// Over 250 lines on purpose: the preconditions (all reported at once), install and uninstall, each all or nothing with its undo; unit files on disk are unit-files.ts, ownership is ownership.ts.
 import { builtEntry } from '../runtime/index.js';
-import {
-  accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync,
-  readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EnvironmentError, InvalidInputError, isKnownError } from '../errors.js';
 import {
   acquireStackLock, allHosts, atomicWriteFile, checkHaproxyConf, checkNutcrackerConf, haproxyConfig, describeHolder, type StackLock, currentMasters, localParts, partsOf, renderMissingConfigs, requireBinary, writeStateMarker,
   type LocalParts,
 } from '../runtime/index.js';
-import { agentPaths, allProxies, haproxyPaths, proxyPaths, readPassword, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';
+import { allProxies, haproxyPaths, proxyPaths, readPassword, type Topology } from '../topology/index.js';
 import { isRoot, lookupAccount, systemctl, systemdRunning, type Account } from './system.js';
-import { MARKER, renderUnits, SERVICE_FD_LIMIT, unitNames, type UnitFile, type UnitOptions } from './units.js';
+import { currentOwnership, applyOwnership, ownershipPlan, type OwnershipChange } from './ownership.js';
+import { isOurs, writeUnitsAtomically } from './unit-files.js';
+import { renderUnits, SERVICE_FD_LIMIT, unitNames, type UnitFile, type UnitOptions } from './units.js';
+
+export { ownershipPlan, type OwnershipChange } from './ownership.js';
 
 export const DEFAULT_DEST = '/etc/systemd/system';
 export const DEFAULT_USER = 'redis-shard';
@@ -30,14 +32,6 @@ export interface ServicesOptions {
   /** Programs the units run; found on this machine by default. */
   bins?: Partial<UnitOptions['bins']>;
   log?: (line: string) => void;
-}
-
-/** One change of owner or mode under the state dir, with what was there before (to undo it). */
-export interface OwnershipChange {
-  path: string;
-  uid: number;
-  gid: number;
-  mode: number;
 }
 
 export interface ServicesPlan {
@@ -334,128 +328,6 @@ function checkDest(dest: string): void {
   }
 }
 
-function isOurs(file: string): boolean {
-  try {
-    return readFileSync(file, 'utf8').startsWith(MARKER);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Every unit goes to a temp file first; only when all are written and fsynced are they renamed into place, so a
- * full disk or a read-only folder leaves the old set, not a mix. Undo puts back what was there before.
- */
-function writeUnitsAtomically(dest: string, units: UnitFile[], undo: Array<() => void>): string[] {
-  const temps: Array<{ tmp: string; path: string; previous: string | null }> = [];
-  undo.push(() => temps.forEach((t) => rmSync(t.tmp, { force: true })));
-  for (const u of units) {
-    const path = join(dest, u.name);
-    const tmp = join(dest, `.${u.name}.${process.pid}.tmp`);
-    const previous = existsSync(path) ? readFileSync(path, 'utf8') : null;
-    temps.push({ tmp, path, previous });
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, u.text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(tmp, 0o644);
-  }
-  const done: typeof temps = [];
-  undo.push(() => {
-    for (const t of done.reverse()) {
-      if (t.previous === null) rmSync(t.path, { force: true });
-      else atomicWriteFile(t.path, t.previous, { mode: 0o644 });
-    }
-  });
-  for (const t of temps) {
-    renameSync(t.tmp, t.path);
-    done.push(t);
-  }
-  fsyncDir(dest);
-  return temps.map((t) => t.path);
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch {
-    /* some filesystems refuse it; the renames stand */
-  }
-}
-
-/**
- * Who owns what under the state dir. The engines own their folders (they rewrite their configs and write data
- * and logs). The proxy folder is root's with the group's write and the sticky bit: the agent may create and
- * replace its own staging file there, nutcracker its log, but neither can replace root's live nutcracker.yml.
- */
-export function ownershipPlan(topo: Topology, parts: LocalParts, a: Account, secret: boolean): OwnershipChange[] {
-  const out: OwnershipChange[] = [];
-  const tree = (dir: string, dirMode: number) => {
-    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
-    out.push({ path: dir, uid: a.uid, gid: a.gid, mode: dirMode });
-    for (const f of walk(dir)) {
-      const st = lstatSync(f);
-      if (st.isSymbolicLink()) continue;
-      out.push({ path: f, uid: a.uid, gid: a.gid, mode: st.isDirectory() ? dirMode : st.mode & 0o7777 & ~0o077 });
-    }
-  };
-  const root = (dir: string) => out.push({ path: dir, uid: 0, gid: a.gid, mode: 0o750 });
-  root(topo.stateDir);
-  if (parts.redis.length > 0) root(join(topo.stateDir, 'redis'));
-  for (const r of parts.redis) tree(redisPaths(topo.stateDir, r).dir, 0o700);
-  if (parts.sentinels.length > 0) root(join(topo.stateDir, 'sentinel'));
-  for (const s of parts.sentinels) tree(sentinelPaths(topo.stateDir, s).dir, 0o700);
-  if (parts.proxy) {
-    const p = proxyPaths(topo.proxyDir);
-    tree(agentPaths(topo.proxyDir).dir, 0o700);
-    for (const f of walk(p.dir)) {
-      if (f === p.conf || lstatSync(f).isSymbolicLink() || lstatSync(f).isDirectory()) continue;
-      out.push({ path: f, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
-    }
-    out.push({ path: p.dir, uid: 0, gid: a.gid, mode: 0o1770 });
-    // Mode haproxy: HAProxy and the agent run as the service user; its folder (file, admin socket, log) is theirs.
-    if (topo.agent.apply === 'haproxy') tree(haproxyPaths(topo.proxyDir).dir, 0o700);
-    out.push(secret ? { path: p.conf, uid: 0, gid: 0, mode: 0o600 } : { path: p.conf, uid: 0, gid: a.gid, mode: 0o640 });
-    const staging = topo.stagingFile;
-    if (dirname(staging) !== p.dir) {
-      // A staging folder of its own: the agent's.
-      out.push({ path: dirname(staging), uid: a.uid, gid: a.gid, mode: 0o700 });
-      out.push({ path: staging, uid: a.uid, gid: a.gid, mode: secret ? 0o600 : 0o640 });
-    }
-  }
-  return out;
-}
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  if (!existsSync(dir)) return out;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    out.push(p);
-    const st = lstatSync(p);
-    if (st.isDirectory() && !st.isSymbolicLink()) out.push(...walk(p));
-  }
-  return out;
-}
-
-function currentOwnership(path: string): OwnershipChange | null {
-  try {
-    const st = lstatSync(path);
-    return { path, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
-  } catch {
-    return null;
-  }
-}
-
-function applyOwnership(c: OwnershipChange): void {
-  chownSync(c.path, c.uid, c.gid);
-  chmodSync(c.path, c.mode);
-}
 
 export interface UninstallResult {
   removed: string[];
