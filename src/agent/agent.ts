@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { majorityOf } from '../engine/index.js';
 import { tuneSentinel, UNDER_SYSTEMD_ENV } from '../runtime/index.js';
 import { agentPaths, type Topology } from '../topology/index.js';
 import { ConfigApplier } from './apply.js';
@@ -139,7 +140,7 @@ export class Agent {
     this.upkeep?.watch(() => this.scheduler.running, (what) => this.trigger(what));
     // The first pass waits (at most 500 ms) for a majority of subscriptions, so it does not report
     // "no majority" just because the connections are still being made.
-    const need = Math.floor(this.links.length / 2) + 1;
+    const need = majorityOf(this.links.length);
     const startedAt = Date.now();
     const warm = () => {
       if (this.stopped) return;

@@ -1,3 +1,4 @@
+// Over 250 lines on purpose: one measuring client loop and the report computed from its samples; apart, the figure would lose how it was taken.
 /**
  * What a client sees during a failover: a writer (SET) or a reader (GET) in a tight loop through the proxy,
  * recording the time of every success. Unavailability is the longest stretch between consecutive successes.

@@ -1,3 +1,4 @@
+// Over 250 lines on purpose: load, check and clear share the key naming and the value derivation that make a check need no record.
 /**
  * `redis-shard data load|check|clear`, the original loadData/checkData: known keys written through the proxy,
  * read back through it, and looked up on every shard master to prove each key sits where the ring says.

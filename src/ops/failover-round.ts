@@ -1,3 +1,4 @@
+// Over 250 lines on purpose: one kill and everything that follows it, in order (probes, kill, waits by condition, every proxy confirmed).
 /**
  * One kill and what follows: probes through the proxy on the affected shards, kill -9 of the chosen instances,
  * then waiting by conditions until every affected shard has failed over and the proxy serves its new master.

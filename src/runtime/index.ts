@@ -8,6 +8,7 @@ export * from './process.js';
 export * from './ready.js';
 export * from './redis-client.js';
 export * from './stack.js';
+export * from './stack-down.js';
 export * from './stop.js';
 export * from './cli-child.js';
 export * from './wait.js';

@@ -1,3 +1,4 @@
+// Over 250 lines on purpose: the text of every unit this host needs, one builder per part; layout and hardening are unit-text.ts.
 import { dirname } from 'node:path';
 import { nutcrackerArgs, STATE_ENV, UNDER_SYSTEMD_ENV } from '../runtime/index.js';
 import { addressSlug, agentPaths, haproxyPaths, proxyPaths, redisPaths, sentinelPaths, type Topology } from '../topology/index.js';

@@ -1,3 +1,4 @@
+// Over 250 lines on purpose: loading one description with errors that name the file and field, the one-proxy and several-proxies forms alike.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
