@@ -1,4 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
+import { parseRoleReply } from '../engine/index.js';
 import { TransientError } from '../errors.js';
 import { localParts, ourPid, sentinelRemove, stopShardInstances, withClient, writeExpectedRings } from '../runtime/index.js';
 import { redisPaths, type Topology } from '../topology/index.js';
@@ -85,8 +86,8 @@ export class CleanupPhase extends CutPhase {
         // Its data is nothing but copies: emptied so that adding it again later starts clean.
         for (const addr of spec.instances) {
           await withClient(addr, this.deps.password, async (c) => {
-            const role = (await c.call('ROLE')) as unknown[];
-            if (role[0] === 'master') await c.flushall();
+            const role = parseRoleReply(await c.call('ROLE'));
+            if ('role' in role && role.role === 'master') await c.flushall();
           }, { timeoutMs: 5000 }).catch(() => {});
         }
         await stopShardInstances(this.topo, spec);

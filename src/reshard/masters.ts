@@ -1,4 +1,4 @@
-import { elect, querySentinels, votesFor } from '../engine/index.js';
+import { elect, parseRoleReply, querySentinels, votesFor } from '../engine/index.js';
 import { TransientError } from '../errors.js';
 import { withClient, waitFor } from '../runtime/index.js';
 import type { Topology } from '../topology/index.js';
@@ -8,8 +8,8 @@ export async function sentinelMaster(topo: Topology, shard: string, password: st
   const reports = await querySentinels(topo.sentinel.instances, [shard], password, 500);
   const e = elect(votesFor(reports, shard), topo.sentinel.instances.length);
   if (!e.ok) return null;
-  const role = await withClient(e.master, password, async (c) => ((await c.call('ROLE')) as unknown[])[0], { timeoutMs: 500 }).catch(() => null);
-  return role === 'master' ? e.master : null;
+  const role = await withClient(e.master, password, async (c) => parseRoleReply(await c.call('ROLE')), { timeoutMs: 500 }).catch(() => null);
+  return role !== null && 'role' in role && role.role === 'master' ? e.master : null;
 }
 
 /** Waits (up to `timeoutMs`) for a confirmed master of `shard`. */
