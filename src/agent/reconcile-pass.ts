@@ -65,9 +65,11 @@ export class ReconcilePass {
       report.applied(r, analysis.switches, 'majority', base.servers);
       return analysis.rerunSoon || !r.ok;
     }
+    // Before fencing, which returns early on every pass while there is no majority: a nutcracker that dies during
+    // a partition is started again all the same (on its file, fenced or not; upkeep decides again under the lock).
+    if (upkeep && !this.haproxyMode) await upkeep.upkeepSuperviseMode(base);
     const fenced = await fence.run(base, analysis.decisions);
     if (fenced !== null) return fenced;
-    if (upkeep && !this.haproxyMode) await upkeep.upkeepSuperviseMode(base);
     if (applier.needsActivation(base)) {
       // exec mode: the file is right but its command has not succeeded on it yet (failed, or we died in between).
       const r = await applier.apply((b) => b.text, { force: true });
