@@ -72,42 +72,60 @@ export function renderHaproxyCfg(topo: Topology, masters: Record<string, string>
   return lines.join('\n') + '\n';
 }
 
-/** The server address of each shard's backend in a haproxy.cfg we rendered: shard name -> host:port. */
-export function readHaproxyServers(cfg: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** A shard's backend server line in a haproxy.cfg we rendered, cut into its parts. */
+interface ServerLine {
+  shard: string;
+  /** Indentation and the "server " keyword. */
+  lead: string;
+  /** What stands between the server's name and its address. */
+  gap: string;
+  addr: string;
+  /** Everything after the address (options such as "disabled"), with its leading space. */
+  rest: string;
+}
+
+/**
+ * Every line of `cfg`; a shard's server line (the one named after the shard, in `backend be_<shard>`) is replaced
+ * by what `onServer` returns for it (undefined: kept).
+ */
+function mapServerLines(cfg: string, onServer: (s: ServerLine) => string | undefined): string[] {
   let backend: string | null = null;
-  for (const raw of cfg.split('\n')) {
+  return cfg.split('\n').map((raw) => {
     const line = raw.trim();
     const b = /^backend\s+be_(\S+)$/.exec(line);
     if (b) {
       backend = b[1]!;
-      continue;
+      return raw;
     }
     if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
-    const s = /^server\s+(\S+)\s+(\S+)/.exec(line);
-    if (s && backend === s[1]) out[backend] = s[2]!;
-  }
+    const s = /^(\s*server\s+)(\S+)(\s+)(\S+)(.*)$/.exec(raw);
+    if (!s || backend === null || s[2] !== backend) return raw;
+    return onServer({ shard: backend, lead: s[1]!, gap: s[3]!, addr: s[4]!, rest: s[5]! }) ?? raw;
+  });
+}
+
+/** `cfg` with `edit` applied to each named shard's server line; every shard named must have one. */
+function editServerLines(cfg: string, shards: string[], edit: (s: ServerLine) => string): string {
+  const missing = new Set(shards);
+  const out = mapServerLines(cfg, (s) => {
+    if (!shards.includes(s.shard)) return undefined;
+    missing.delete(s.shard);
+    return edit(s);
+  });
+  if (missing.size > 0) throw new Error(`haproxy.cfg has no backend server for shard ${[...missing].join(', ')}`);
+  return out.join('\n');
+}
+
+/** The server address of each shard's backend in a haproxy.cfg we rendered: shard name -> host:port. */
+export function readHaproxyServers(cfg: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  mapServerLines(cfg, (s) => void (out[s.shard] = s.addr));
   return out;
 }
 
 /** `cfg` with the server address of each named shard replaced; every other line stays as it is. */
 export function setHaproxyServers(cfg: string, addresses: Record<string, string>): string {
-  const missing = new Set(Object.keys(addresses));
-  let backend: string | null = null;
-  const out = cfg.split('\n').map((raw) => {
-    const line = raw.trim();
-    const b = /^backend\s+be_(\S+)$/.exec(line);
-    if (b) backend = b[1]!;
-    else if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
-    const s = /^(\s*server\s+)(\S+)(\s+)(\S+)(.*)$/.exec(raw);
-    if (s && backend !== null && s[2] === backend && addresses[backend] !== undefined) {
-      missing.delete(backend);
-      return `${s[1]}${s[2]}${s[3]}${addresses[backend]}${s[5]}`;
-    }
-    return raw;
-  });
-  if (missing.size > 0) throw new Error(`haproxy.cfg has no backend server for shard ${[...missing].join(', ')}`);
-  return out.join('\n');
+  return editServerLines(cfg, Object.keys(addresses), (s) => `${s.lead}${s.shard}${s.gap}${addresses[s.shard]}${s.rest}`);
 }
 
 /**
@@ -125,37 +143,15 @@ export function nutcrackerTargets(topo: Topology, masters: Record<string, string
  */
 export function readHaproxyFenced(cfg: string): string[] {
   const out: string[] = [];
-  let backend: string | null = null;
-  for (const raw of cfg.split('\n')) {
-    const line = raw.trim();
-    const b = /^backend\s+be_(\S+)$/.exec(line);
-    if (b) {
-      backend = b[1]!;
-      continue;
-    }
-    if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
-    const s = /^server\s+(\S+)\s+\S+(.*)$/.exec(line);
-    if (s && backend === s[1] && /(^|\s)disabled(\s|$)/.test(s[2]!)) out.push(backend);
-  }
+  mapServerLines(cfg, (s) => void (/(^|\s)disabled(\s|$)/.test(s.rest) && out.push(s.shard)));
   return out;
 }
 
 /** `cfg` with `disabled` added to (true) or removed from (false) each named shard's server line. */
 export function setHaproxyFenced(cfg: string, fenced: Record<string, boolean>): string {
-  const missing = new Set(Object.keys(fenced));
-  let backend: string | null = null;
-  const out = cfg.split('\n').map((raw) => {
-    const line = raw.trim();
-    const b = /^backend\s+be_(\S+)$/.exec(line);
-    if (b) backend = b[1]!;
-    else if (/^(frontend|global|defaults|listen)\b/.test(line)) backend = null;
-    const s = /^(\s*server\s+)(\S+)(\s+)(\S+)(.*)$/.exec(raw);
-    if (!s || backend === null || s[2] !== backend || fenced[backend] === undefined) return raw;
-    missing.delete(backend);
-    const rest = s[5]!.split(/\s+/).filter((w) => w !== '' && w !== 'disabled');
-    if (fenced[backend]) rest.push('disabled');
-    return `${s[1]}${s[2]}${s[3]}${s[4]}${rest.map((w) => ` ${w}`).join('')}`;
+  return editServerLines(cfg, Object.keys(fenced), (s) => {
+    const rest = s.rest.split(/\s+/).filter((w) => w !== '' && w !== 'disabled');
+    if (fenced[s.shard]) rest.push('disabled');
+    return `${s.lead}${s.shard}${s.gap}${s.addr}${rest.map((w) => ` ${w}`).join('')}`;
   });
-  if (missing.size > 0) throw new Error(`haproxy.cfg has no backend server for shard ${[...missing].join(', ')}`);
-  return out.join('\n');
 }

@@ -74,7 +74,12 @@ export function agentPid(topo: Topology): number | null {
 
 /** SET through the proxy, then read the key on `addr` directly: proves the proxy sends the shard there. */
 export async function proxyWritesTo(topo: Topology, key: string, addr: string): Promise<boolean> {
-  const p = redisClient(topo.proxy.listen, null, { timeoutMs: 500 });
+  return writesLandOn(topo.proxy.listen, key, addr);
+}
+
+/** SET through the proxy at `proxy`, then read the key on `addr` directly (one of several proxies). */
+export async function writesLandOn(proxy: string, key: string, addr: string): Promise<boolean> {
+  const p = redisClient(proxy, null, { timeoutMs: 500 });
   const d = redisClient(addr, null, { timeoutMs: 500 });
   try {
     const v = `v${Date.now()}${Math.random()}`;
@@ -156,4 +161,31 @@ export async function freePortDescription(from: number, to: number): Promise<Par
     // HAProxy's frontends (apply mode haproxy) are picked too: derived ones could land on a port picked above.
     proxy: { listen: p[9]!, stats: p[10]!, haproxy: { frontends: { s1: p[11]!, s2: p[12]! } } },
   };
+}
+
+/**
+ * Processes a test freezes with SIGSTOP. `cont()` lets every one go on again: call it on failure and in the
+ * clean-up, before `down`, which stops processes by SIGTERM.
+ */
+export class Freezer {
+  private readonly pids: number[] = [];
+
+  freeze(pid: number): void {
+    process.kill(pid, 'SIGSTOP');
+    this.pids.push(pid);
+  }
+
+  get frozen(): number {
+    return this.pids.length;
+  }
+
+  cont(): void {
+    for (const p of this.pids.splice(0)) {
+      try {
+        process.kill(p, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
+  }
 }

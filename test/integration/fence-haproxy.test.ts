@@ -5,7 +5,7 @@ import { readHaproxyFenced } from '../../src/render/index.js';
 import { ourPid, readBackends, waitFor, withClient } from '../../src/runtime/index.js';
 import { agentPaths, haproxyPaths, sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { upStack, type TestStack } from '../support/stack.js';
-import { agentPid, diagnose, readEvents, redisPid } from './agent-helpers.js';
+import { agentPid, diagnose, Freezer, readEvents, redisPid } from './agent-helpers.js';
 
 // Ports 28100-28141 belong to this file (s1 28100-02, s2 28110-12, sentinels 28120-22, proxy 28130, stats 28131,
 // HAProxy frontends 28140-41). Fencing in apply mode haproxy (the default), against a real HAProxy: the agent's
@@ -17,17 +17,8 @@ const BASE = 28100;
 describe('fencing in apply mode haproxy', () => {
   let s: TestStack;
   let topo: Topology;
-  const stopped: number[] = [];
-
-  const cont = () => {
-    for (const p of stopped.splice(0)) {
-      try {
-        process.kill(p, 'SIGCONT');
-      } catch {
-        /* gone */
-      }
-    }
-  };
+  const frozen = new Freezer();
+  const cont = () => frozen.cont();
 
   beforeAll(async () => {
     s = await upStack(BASE);
@@ -71,13 +62,11 @@ describe('fencing in apply mode haproxy', () => {
     // The agent's "minority": one sentinel of three, and no replica of s1's master that answers.
     for (const a of topo.sentinel.instances.slice(1)) {
       const pid = ourPid(sentinelPaths(topo.stateDir, a).pid, topo.stateDir)!;
-      process.kill(pid, 'SIGSTOP');
-      stopped.push(pid);
+      frozen.freeze(pid);
     }
     for (const a of s1.instances.filter((x) => x !== master)) {
       const pid = redisPid(topo, a);
-      process.kill(pid, 'SIGSTOP');
-      stopped.push(pid);
+      frozen.freeze(pid);
     }
     const fence = await waitFor(() => eventsSince(topo, t0).find((e) => e.event === 'fence'), { timeoutMs: 15_000, what: 'the agent to fence s1' });
     expect(fence.shard).toBe('s1');

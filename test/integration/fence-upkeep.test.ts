@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, ourPid, waitFor, withClient } from '../../src/runtime/index.js';
 import { sentinelPaths, type Topology } from '../../src/topology/index.js';
 import { upStack, type TestStack } from '../support/stack.js';
-import { diagnose, proxyPid, readEvents } from './agent-helpers.js';
+import { diagnose, Freezer, proxyPid, readEvents } from './agent-helpers.js';
 
 // Ports 30600-30641 belong to this file. Apply mode supervise with fencing on (the default): while the agent has
 // no sentinel majority (two of three sentinels SIGSTOPped), the fencing part of its pass runs on every pass, and a
@@ -12,16 +12,8 @@ const BASE = 30600;
 describe('agent upkeep while it has no sentinel majority (apply mode supervise, fencing on)', () => {
   let s: TestStack;
   let topo: Topology;
-  const stopped: number[] = [];
-  const cont = () => {
-    for (const p of stopped.splice(0)) {
-      try {
-        process.kill(p, 'SIGCONT');
-      } catch {
-        /* gone */
-      }
-    }
-  };
+  const frozen = new Freezer();
+  const cont = () => frozen.cont();
 
   beforeAll(async () => {
     s = await upStack(BASE, { agent: { apply: 'supervise' } });
@@ -42,8 +34,7 @@ describe('agent upkeep while it has no sentinel majority (apply mode supervise, 
     const t0 = Date.now();
     for (const a of topo.sentinel.instances.slice(1)) {
       const pid = ourPid(sentinelPaths(topo.stateDir, a).pid, topo.stateDir)!;
-      process.kill(pid, 'SIGSTOP');
-      stopped.push(pid);
+      frozen.freeze(pid);
     }
     await waitFor(() => readEvents(topo).some((e) => Date.parse(e.ts) >= t0 && e.event === 'reconcile-hold' && e.reason === 'no-majority') || undefined, {
       timeoutMs: 15_000,
@@ -64,6 +55,6 @@ describe('agent upkeep while it has no sentinel majority (apply mode supervise, 
     );
     expect(reply).toBe('PONG');
     // Still without a majority: the restart did not wait for the sentinels.
-    expect(stopped.length).toBe(2);
+    expect(frozen.frozen).toBe(2);
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import {
   agentPaths, allProxies, haproxyPaths, proxyPaths, proxyView, redisPaths, type ApplyMode, type ProxyInstance,
 } from '../../src/topology/index.js';
 import { prepareStack, type CliResult, type TestStack } from '../support/stack.js';
-import { majorityMaster } from './agent-helpers.js';
+import { majorityMaster, writesLandOn } from './agent-helpers.js';
 
 // Ports 24700-24999 belong to this file. Three hosts simulated by loopback addresses: the engines (both shards,
 // the three sentinels) on 127.0.0.1, one proxy on 127.0.0.2 and one on 127.0.0.3, as one proxy per
@@ -31,22 +31,6 @@ function description(base: number, apply: ApplyMode) {
     ],
     agent: { apply },
   };
-}
-
-/** SET through the proxy, then GET on `master` directly: the proxy sends that shard's writes there. */
-async function writesLandOn(proxy: string, key: string, master: string): Promise<boolean> {
-  const p = redisClient(proxy, null, { timeoutMs: 500 });
-  const d = redisClient(master, null, { timeoutMs: 500 });
-  try {
-    const v = `v${Date.now()}${Math.random()}`;
-    if ((await p.set(key, v)) !== 'OK') return false;
-    return (await d.get(key)) === v;
-  } catch {
-    return false;
-  } finally {
-    p.disconnect();
-    d.disconnect();
-  }
 }
 
 /** Where this proxy sends each shard: HAProxy's live backend (mode haproxy) or nutcracker's server line. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/errors.js';
 import {
   haproxyMaxconn, nutcrackerTargets, readHaproxyServers, renderHaproxyCfg, renderNutcrackerYml, readPoolServers, setHaproxyServers,
 } from '../../src/render/index.js';
 import { parseServersState } from '../../src/runtime/haproxy-admin.js';
 import { DEFAULT_DESCRIPTION, fromObject, parseTopology } from '../../src/topology/index.js';
+import { errorOf } from '../support/description-error.js';
 
 const desc = (extra = '') => `
 shards:
@@ -15,16 +15,6 @@ proxy:
   listen: "127.0.0.1:22121"
 ${extra}
 `;
-
-function errorOf(text: string): string {
-  try {
-    parseTopology(text, '/etc/rs/redis-shard.yml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(InvalidInputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('HAProxy frontends in the description', () => {
   it('are derived on 127.0.0.1 from proxy.listen\'s port + 10 when not given; the default deployment fixes 22131/22132', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/errors.js';
 import { parseTopology } from '../../src/topology/index.js';
+import { errorOf } from '../support/description-error.js';
 
 const base = (extra = '', shard2 = '["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"]') => `
 shards:
@@ -8,16 +8,6 @@ shards:
 sentinel: {instances: ["127.0.0.1:26379", "127.0.0.1:26380", "127.0.0.1:26381"]}
 proxy: {listen: "127.0.0.1:22121"}
 ${extra}`;
-
-function errorOf(text: string): string {
-  try {
-    parseTopology(text, '/etc/rs/redis-shard.yml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(InvalidInputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected the description to be rejected');
-}
 
 describe('numbers are bounded by what the engines accept', () => {
   const INT_MAX = 2147483647;

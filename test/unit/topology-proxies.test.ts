@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/errors.js';
 import { localParts } from '../../src/runtime/index.js';
 import { allProxies, findProxy, haproxyPaths, loadTopology, parseTopology, proxyPaths, proxyView } from '../../src/topology/index.js';
+import { errorOf } from '../support/description-error.js';
 
 const base = `
 shards:
@@ -14,16 +14,6 @@ proxies:
   - {listen: "10.0.0.1:22121"}
   - {listen: "10.0.0.2:22121", stats: "127.0.0.1:23000", http: {listen: "127.0.0.1:22180"}}
 `;
-
-function errorOf(text: string): string {
-  try {
-    parseTopology(text, '/etc/rs/redis-shard.yml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(InvalidInputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected the description to be rejected');
-}
 
 describe('one proxy (proxy.listen): unchanged', () => {
   it('one proxy whose folders are the state dir\'s own, stats and frontends as always', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { InvalidInputError } from '../../src/errors.js';
 import {
   COMMENTED_DEFAULT, DEFAULT_DESCRIPTION, fromObject, loadTopology, parseAddress, parseTopology,
 } from '../../src/topology/index.js';
+import { errorOf } from '../support/description-error.js';
 
 const valid = `
 shards:
@@ -11,16 +11,6 @@ shards:
 sentinel: {instances: ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"]}
 proxy: {listen: "10.0.0.1:22121"}
 `;
-
-function errorOf(text: string): string {
-  try {
-    parseTopology(text, '/etc/rs/redis-shard.yml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(InvalidInputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected the description to be rejected');
-}
 
 describe('description loading', () => {
   it('the commented default that init writes is the built-in default', () => {
