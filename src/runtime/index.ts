@@ -23,3 +23,4 @@ export * from './haproxy-admin.js';
 export * from './netns.js';
 export { readHaproxyFrontends } from './haproxy-part.js';
 export * from './stack-presence.js';
+export * from './leftovers.js';

@@ -1,9 +1,8 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { EnvironmentError } from '../errors.js';
-import { delay, isAlive, ourPid } from './process.js';
-import { stopPid } from './stop.js';
+import { delay, isAlive } from './process.js';
 
 /**
  * Hosts on one machine: one network namespace per host, each with one veth into a "switch" namespace that holds
@@ -217,25 +216,3 @@ export async function labNamespaces(suffix: string): Promise<string[]> {
     .filter((n) => n.startsWith('rs-') && n.endsWith(`-${suffix}`));
 }
 
-/** Any pid file under the state dir whose process is still ours: stopped, by PID (the last safety net of a teardown). */
-export async function stopLeftovers(stateDir: string): Promise<void> {
-  const pidFiles: string[] = [];
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.pid')) pidFiles.push(p);
-    }
-  };
-  walk(stateDir);
-  for (const f of pidFiles) {
-    const pid = ourPid(f, stateDir);
-    if (pid !== null) await stopPid(pid, { graceMs: 2000 });
-  }
-}

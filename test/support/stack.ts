@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { down, ourPid, stopPid, up, type UpOptions } from '../../src/runtime/index.js';
+import { down, stopLeftovers, up, type UpOptions } from '../../src/runtime/index.js';
 import { loadTopology, type DescriptionInput, type Topology } from '../../src/topology/index.js';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -110,23 +110,8 @@ export async function startStack(base: number, overrides: Partial<DescriptionInp
   return s;
 }
 
-/** Any pid file under the state dir whose process is still ours: stop it, by PID. */
-export async function killLeftovers(stateDir: string): Promise<void> {
-  if (!existsSync(stateDir)) return;
-  const pidFiles: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.pid')) pidFiles.push(p);
-    }
-  };
-  walk(stateDir);
-  for (const f of pidFiles) {
-    const pid = ourPid(f, stateDir);
-    if (pid !== null) await stopPid(pid, { graceMs: 2000 });
-  }
-}
+/** Any pid file under the state dir whose process is still ours: stop it, by PID (runtime's own safety net). */
+export const killLeftovers = stopLeftovers;
 
 /** prepareStack, then `redis-shard up` through the built CLI, as an operator would; torn down if up fails. */
 export async function upStack(base: number, overrides: Partial<DescriptionInput> = {}): Promise<TestStack> {
