@@ -207,7 +207,8 @@ async function step(label: string, topo: Topology, opts: BenchReshardOptions): P
         events.push({ ...e, at: performance.now() });
         if (e.type === 'phase') opts.log(`  phase ${e.phase}`);
         if (e.type === 'cut') opts.log(`  cut: ${e.mode}, ${e.pauseMs} ms (drain ${e.drainMs} ms)`);
-        if (e.type === 'info' && e.message.startsWith('switch:')) opts.log(`  ${e.message}`);
+        if (e.type === 'info' && (e.message.startsWith('switch:') || e.message.includes('snapshot'))) opts.log(`  ${e.message}`);
+        if (e.type === 'repass') opts.log(`  repass of ${e.shard}: ${e.reason}`);
       },
     });
   } finally {

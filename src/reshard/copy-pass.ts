@@ -1,5 +1,9 @@
 import { mustParseAddress } from '../topology/index.js';
-import { copyKeys, scanAll, scanPipelined, type MigrateTarget } from './copy.js';
+import { copyKeys, scanAll, scanPipelined, type CopyResult, type MigrateTarget } from './copy.js';
+import { RdbUnsupported } from './rdb-reader.js';
+import { readSnapshot } from './rdb-sync.js';
+import { RestoreWriter } from './restore-writer.js';
+import { snapshotReplica, withNoSyncDelay } from './snapshot-source.js';
 import { RunnerSession } from './session.js';
 import { writeState } from './state.js';
 
@@ -8,9 +12,18 @@ class RepassNeeded extends Error {}
 
 /** Keys per read script (and per group of MIGRATEs). */
 const COPY_BATCH = 1000;
+/**
+ * A value over this many bytes in a snapshot is not RESTOREd from it (one RESTORE that size would hold its
+ * destination for milliseconds): it is copied from the live source afterwards, in pieces if it is long.
+ */
+const SNAPSHOT_BIG_BYTES = 1_000_000;
+/** RESTOREs sent to a destination and not yet answered, at most (about 2-3 MB of small keys). */
+const SNAPSHOT_IN_FLIGHT = 20_000;
 
 /** The copy: a full pass over each source, then dirty keys again until few are left (failover-aware). */
 export class CopyPhase extends RunnerSession {
+  /** Sources whose snapshot could not be read (RdbUnsupported): their passes go key by key. */
+  private readonly keyByKey = new Set<string>();
 
   /**
    * Copies keys (grouped by their new owner) from a source. `viaMigrate`: keys without expiry go by MIGRATE from
@@ -83,6 +96,19 @@ export class CopyPhase extends RunnerSession {
         });
       }
     }
+    if (this.state.rateKeysPerSec === null && !this.keyByKey.has(source)) {
+      try {
+        if (await this.snapshotPass(source)) {
+          this.state.progress.passes++;
+          writeState(this.topo.stateDir, this.state);
+          return;
+        }
+      } catch (e) {
+        if (!(e instanceof RdbUnsupported)) throw e;
+        this.keyByKey.add(source);
+        this.deps.emit({ type: 'info', message: `shard ${source}: no snapshot (${e.message}); copying key by key` });
+      }
+    }
     // Pages of 2000 keys, 3 being copied while the next is fetched: SCAN, the read script and MIGRATE overlap.
     await scanPipelined(src, async (keys) => {
       const t = this.trackers.get(source);
@@ -92,6 +118,63 @@ export class CopyPhase extends RunnerSession {
     }, 2000, 3);
     this.state.progress.passes++;
     writeState(this.topo.stateDir, this.state);
+  }
+
+
+  /**
+   * An unthrottled pass from a snapshot: a replica of the source (in sync with it since the keyspace subscription
+   * began) sends a full-sync RDB; every key that leaves the source goes straight from it to its new owner as a
+   * RESTORE ... ABSTTL (the same absolute expiry). No command per key on the source and none of the data through
+   * a client library: the source's cost is the replica's fork. Keys written meanwhile are dirty and copied again
+   * afterwards, as after a key-by-key pass. False when no replica is in sync (the caller goes key by key).
+   */
+  protected async snapshotPass(source: string): Promise<boolean> {
+    const masterAddr = await this.master(source);
+    const replica = await snapshotReplica(await this.client(source), masterAddr, this.state.shardInstances[source] ?? [], this.deps.password);
+    if (replica === null) {
+      this.deps.emit({ type: 'info', message: `shard ${source}: no replica in sync with ${masterAddr} to read a snapshot from; copying key by key` });
+      return false;
+    }
+    const t0 = performance.now();
+    const writers = new Map<string, RestoreWriter>();
+    const deferred: Buffer[] = [];
+    let r: CopyResult = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+    let total = 0;
+    try {
+      for (const d of this.state.destinations) {
+        if (d !== source) writers.set(d, await RestoreWriter.open(await this.master(d), this.deps.password, this.db, 5000));
+      }
+      const { bytes } = await withNoSyncDelay(replica, this.deps.password, () =>
+        readSnapshot(replica, this.deps.password, 30_000, (e, version) => {
+          if (e.db !== this.db) return;
+          const to = this.place.newOwner(e.key);
+          if (to === source) return;
+          const w = writers.get(to);
+          if (w === undefined || e.end - e.start > SNAPSHOT_BIG_BYTES) {
+            deferred.push(Buffer.from(e.key));
+            return;
+          }
+          r.bytes += w.add(e.key, e.expireMs, e.type, version, e.source, e.start, e.end);
+          r.copied++;
+        }, async () => {
+          const t = this.trackers.get(source);
+          if (!t || t.lost) throw new RepassNeeded(`lost the keyspace subscription of ${source}`);
+          for (const w of writers.values()) await w.drain(SNAPSHOT_IN_FLIGHT);
+          total += r.copied;
+          this.count(r);
+          r = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+        }),
+      );
+      for (const w of writers.values()) await w.drain(0);
+      this.deps.emit({
+        type: 'info',
+        message: `shard ${source}: snapshot of ${(bytes / 1e6).toFixed(1)} MB from replica ${replica}, ${total} keys restored in ${Math.round(performance.now() - t0)} ms${deferred.length > 0 ? `, ${deferred.length} big ones copied from the source` : ''}`,
+      });
+    } finally {
+      for (const w of writers.values()) w.close();
+    }
+    for (let i = 0; i < deferred.length; i += COPY_BATCH) await this.copyFrom(source, deferred.slice(i, i + COPY_BATCH), false, true);
+    return true;
   }
 
 

@@ -48,6 +48,10 @@ describe('reshard (apply mode haproxy): add a shard under load, kill -9 at a pha
     const resumed = await s.cli(['reshard', '--resume', '--json']);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
     const events = await finishAndVerify(s, w, before, resumed.stdout);
+    // Unthrottled: each source's pass read a snapshot from one of its replicas (not key by key).
+    for (const shard of ['s1', 's2']) {
+      expect(events.some((e) => e.type === 'info' && String(e.message).startsWith(`shard ${shard}: snapshot of `)), `a snapshot pass of ${shard}`).toBe(true);
+    }
     const cut = events.find((e) => e.type === 'cut')!;
     expect(cut.mode).toBe('pause');
     expect(cut.pauseMs).toBeGreaterThan(0);

@@ -79,4 +79,45 @@ describe('reshard faults: --abort, and a source master killed during the copy', 
     expect((await allKeys(s3)).length).toBeGreaterThan(500);
     s3.disconnect();
   }, 180_000);
+
+  it('unthrottled, from a snapshot: the source master killed while its replica streams the snapshot; the pass starts over; nothing lost', async () => {
+    // Back to two shards: s3 is the only source. Its replicas write the snapshot slowly (1 ms a key), so the kill
+    // lands inside it.
+    editDescription(s, (d) => {
+      d.shards = (d.shards as Array<{ name: string }>).filter((x) => x.name !== 's3');
+    });
+    const s3Master = proxyMasters(s.topo).s3!;
+    const replicas = [a(40), a(41), a(42)].filter((x) => x !== s3Master);
+    for (const r of replicas) {
+      const c = client(r);
+      await c.config('SET', 'rdb-key-save-delay', '1000');
+      c.disconnect();
+    }
+    const run = background(s, ['--yes']);
+    const streaming = async () => {
+      for (const r of replicas) {
+        const c = client(r);
+        const info = await c.info('persistence').finally(() => c.disconnect());
+        if (/rdb_bgsave_in_progress:1/.test(info)) return true;
+      }
+      return false;
+    };
+    const deadline = Date.now() + 60_000;
+    while (!(await streaming())) {
+      expect(Date.now(), 'a replica of s3 forks for the snapshot').toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(ourPid(redisPaths(s.topo.stateDir, s3Master).pid, s.topo.stateDir)!, 'SIGKILL');
+    const r = await run.done;
+    for (const x of replicas) {
+      const c = client(x);
+      await c.config('SET', 'rdb-key-save-delay', '0').catch(() => {});
+      c.disconnect();
+    }
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/"type":"repass","shard":"s3"/);
+    expect(r.out).toMatch(/snapshot of [0-9.]+ MB from replica/);
+    expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
+    expect(await verifyPlacement(s.topo, before, () => false).then((x) => x.slice(0, 10))).toEqual([]);
+  }, 180_000);
 });

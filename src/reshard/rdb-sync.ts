@@ -1,0 +1,77 @@
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { encodeCommand } from '../engine/index.js';
+import { mustParseAddress } from '../topology/index.js';
+import { RdbReader, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
+
+/**
+ * A point-in-time snapshot of one instance, as a replica's full sync gets it, read key by key. REPLCONF rdb-only
+ * (Redis 7.0) makes the instance send the RDB and close: no replication stream follows, and the connection is
+ * not counted as a replica. The instance forks for it: the copy costs the source a fork, not a command per key.
+ *
+ * `each` is called for every key, synchronously while its bytes are in hand; `afterChunk` after each chunk read
+ * (awaiting it pauses the reading: the way the caller keeps its destinations from falling behind).
+ */
+export async function readSnapshot(
+  addr: string,
+  password: string | null,
+  timeoutMs: number,
+  each: (e: RdbEntry, version: number) => void,
+  afterChunk: () => Promise<void>,
+): Promise<{ bytes: number }> {
+  const { host, port } = mustParseAddress(addr);
+  const sock = connect({ host, port });
+  sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`${addr}: no snapshot bytes for ${timeoutMs} ms`)));
+  try {
+    await once(sock, 'connect');
+    const setup = [...(password !== null ? [['AUTH', password]] : []), ['REPLCONF', 'rdb-only', '1']];
+    // SYNC only after the other replies are read: Redis refuses it while a reply to the client is still pending.
+    sock.write(setup.map(encodeCommand).join(''));
+    let replies = setup.length;
+    let inRdb = false;
+    let head: Buffer = Buffer.alloc(0);
+    let bytes = 0;
+    const reader = new RdbReader();
+    const onEntry = (e: RdbEntry) => each(e, reader.version);
+    for await (const chunk of sock as AsyncIterable<Buffer>) {
+      let data: Buffer = chunk;
+      if (!inRdb) {
+        data = head.length > 0 ? Buffer.concat([head, chunk]) : chunk;
+        // The replies to AUTH and REPLCONF, then (after keep-alive newlines while the fork starts) "$<len>" or "$EOF:<mark>".
+        for (;;) {
+          let from = 0;
+          while (replies === 0 && from < data.length && data[from] === 10) from++;
+          const eol = data.indexOf('\r\n', from);
+          if (eol < 0) {
+            head = data.subarray(from);
+            data = Buffer.alloc(0);
+            break;
+          }
+          const line = data.toString('latin1', from, eol);
+          data = data.subarray(eol + 2);
+          if (line.startsWith('-')) {
+            throw new RdbUnsupported(`${addr} refused a snapshot (${replies > 0 ? setup[setup.length - replies]![0] : 'SYNC'}): ${line.slice(1)}`);
+          }
+          if (replies > 0) {
+            if (--replies === 0) sock.write('SYNC\r\n');
+            continue;
+          }
+          if (!line.startsWith('$')) throw new Error(`${addr}: unexpected reply to SYNC: ${line.slice(0, 80)}`);
+          inRdb = true;
+          break;
+        }
+        if (!inRdb) continue;
+      }
+      bytes += data.length;
+      reader.push(data, onEntry);
+      if (reader.done) break;
+      await afterChunk();
+    }
+    if (!reader.done && inRdb) reader.push(Buffer.alloc(0), onEntry, true);
+    if (!reader.done) throw new Error(`${addr}: the snapshot ended after ${bytes} bytes, before the end of the RDB`);
+    await afterChunk();
+    return { bytes };
+  } finally {
+    sock.destroy();
+  }
+}
