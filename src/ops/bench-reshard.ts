@@ -20,6 +20,8 @@ export interface BenchReshardOptions {
   rate: number | null;
   /** agent.apply of the bench's stack: haproxy (the default mode) or supervise. */
   mode: 'haproxy' | 'supervise';
+  /** A third step after 3 -> 2: the hash changed (fnv1a_64 to murmur) on the two shards, keys moving both ways. */
+  hashChange: boolean;
   log: (line: string) => void;
 }
 
@@ -70,14 +72,14 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
   const s1 = { name: 's1', master: a(0), instances: [a(0), a(1), a(2)] };
   const s2 = { name: 's2', master: a(10), instances: [a(10), a(11), a(12)] };
   const s3 = { name: 's3', master: a(40), instances: [a(40), a(41), a(42)] };
-  const describe = (shards: Array<{ name: string }>) => {
+  const describe = (shards: Array<{ name: string }>, hash: string = 'fnv1a_64') => {
     const frontends: Record<string, string> = { s1: a(33), s2: a(34), s3: a(35) };
     writeFileSync(file, stringify({
       stateDir: 'state',
       shards,
       sentinel: { instances: [a(20), a(21), a(22)], quorum: 2 },
       // HAProxy's frontends pinned: derived ones (listen + 10 on) would take s3's ports.
-      proxy: { listen: a(30), stats: a(31), ...(opts.mode === 'haproxy' ? { haproxy: { frontends: Object.fromEntries(shards.map((x) => [x.name, frontends[x.name]])) } } : {}) },
+      proxy: { listen: a(30), stats: a(31), hash, ...(opts.mode === 'haproxy' ? { haproxy: { frontends: Object.fromEntries(shards.map((x) => [x.name, frontends[x.name]])) } } : {}) },
       // The bench measures the copy, not the disk: no AOF fsync on a shared machine.
       redis: { appendonly: false },
       agent: { apply: opts.mode },
@@ -98,6 +100,10 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
     steps.push(await step('2 -> 3 shards', topo, opts));
     topo = describe([s1, s2]);
     steps.push(await step('3 -> 2 shards', topo, opts));
+    if (opts.hashChange) {
+      topo = describe([s1, s2], 'murmur');
+      steps.push(await step('hash fnv1a_64 -> murmur', topo, opts));
+    }
     return { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?' }, mode: opts.mode, keys: opts.keys, clients: opts.clients, loadSeconds, steps };
   } finally {
     await down(everything).catch(() => {});

@@ -33,12 +33,13 @@ function registerReshard(bench: Command): void {
     .option('--clients <n>', 'client connections writing through the proxy during the reshards', intOption('--clients', 1, 1000), 4)
     .option('--rate <keys-per-s>', 'reshard --rate (default: unthrottled)', intOption('--rate', 1, 100_000_000))
     .option('--mode <mode>', 'agent.apply of the bench stack: haproxy (the default mode) or supervise', 'haproxy')
+    .option('--hash-change', 'a third step: the hash changed (fnv1a_64 -> murmur) on the two shards, keys moving both ways')
     .option('--json', 'one JSON document')
-    .action(async (o: { keys: number; basePort: number; clients: number; rate?: number; mode: string; json?: boolean }) => {
+    .action(async (o: { keys: number; basePort: number; clients: number; rate?: number; mode: string; hashChange?: boolean; json?: boolean }) => {
       if (o.mode !== 'haproxy' && o.mode !== 'supervise') throw new InvalidInputError(`--mode ${o.mode}: expected haproxy or supervise`);
       const { benchReshard } = await import('../../ops/bench-reshard.js');
       const r = await benchReshard({
-        keys: o.keys, basePort: o.basePort, clients: o.clients, rate: o.rate ?? null, mode: o.mode, log: (l) => process.stderr.write(`${l}\n`),
+        keys: o.keys, basePort: o.basePort, clients: o.clients, rate: o.rate ?? null, mode: o.mode, hashChange: o.hashChange === true, log: (l) => process.stderr.write(`${l}\n`),
       });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
