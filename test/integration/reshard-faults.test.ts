@@ -26,7 +26,7 @@ function background(s: TestStack, args: string[]): { child: ChildProcess; progre
   return { child, progressed, done };
 }
 
-describe('reshard faults: --abort, and a source master killed during the copy', () => {
+describe('reshard faults: --abort, and source or destination masters killed during the copy (key by key and from snapshots)', () => {
   let s: TestStack;
   let before: Awaited<ReturnType<typeof snapshot>>;
   beforeAll(async () => {
@@ -120,4 +120,64 @@ describe('reshard faults: --abort, and a source master killed during the copy', 
     expect(Object.keys(proxyMasters(s.topo)).sort()).toEqual(['s1', 's2']);
     expect(await verifyPlacement(s.topo, before, () => false).then((x) => x.slice(0, 10))).toEqual([]);
   }, 180_000);
+
+  it('unthrottled, from snapshots: the destination master killed while the sources stream to it; every source starts over; nothing lost', async () => {
+    // s3 again (a new reshard), its master killed while the sources' replicas write their snapshots (slowly).
+    editDescription(s, (d) => {
+      (d.shards as unknown[]).push({ name: 's3', master: a(40), instances: [a(40), a(41), a(42)] });
+    });
+    const masters = proxyMasters(s.topo);
+    const sourceReplicas = [a(0), a(1), a(2), a(10), a(11), a(12)].filter((x) => x !== masters.s1 && x !== masters.s2);
+    const setDelay = async (v: string) => {
+      for (const r of sourceReplicas) {
+        const c = client(r);
+        await c.config('SET', 'rdb-key-save-delay', v).catch(() => {});
+        c.disconnect();
+      }
+    };
+    await setDelay('1000');
+    try {
+      const run = background(s, ['--yes']);
+      let ended = false;
+      void run.done.then(() => (ended = true));
+      const deadline = Date.now() + 60_000;
+      // s3 is started and monitored before the copy; the copy has begun once a source's replica forks.
+      while (!(await anyForking(sourceReplicas))) {
+        expect(ended, 'the reshard is still running').toBe(false);
+        expect(Date.now(), 'a source replica forks for its snapshot').toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const victim = (await sentinelMaster(a(20), 's3'))!;
+      process.kill(ourPid(redisPaths(s.topo.stateDir, victim).pid, s.topo.stateDir)!, 'SIGKILL');
+      const r = await run.done;
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/"type":"repass"/);
+      expect(r.out).toMatch(/shard s3: master is now/);
+      expect(proxyMasters(s.topo).s3).not.toBe(victim);
+    } finally {
+      await setDelay('0');
+    }
+    expect(await verifyPlacement(s.topo, before, () => false).then((x) => x.slice(0, 10))).toEqual([]);
+  }, 240_000);
 });
+
+/** The address a sentinel gives for `name`, or null. */
+async function sentinelMaster(sentinel: string, name: string): Promise<string | null> {
+  const c = client(sentinel);
+  try {
+    const r = (await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string] | null;
+    return r === null ? null : `${r[0]}:${r[1]}`;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Whether one of `addrs` is writing an RDB now (a snapshot being read from it). */
+async function anyForking(addrs: string[]): Promise<boolean> {
+  for (const x of addrs) {
+    const c = client(x);
+    const info = await c.info('persistence').catch(() => '').finally(() => c.disconnect());
+    if (/rdb_bgsave_in_progress:1/.test(info)) return true;
+  }
+  return false;
+}
