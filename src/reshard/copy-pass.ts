@@ -140,6 +140,7 @@ export class CopyPhase extends RunnerSession {
     const deferred: Buffer[] = [];
     let r: CopyResult = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
     let total = 0;
+    let now = Date.now();
     try {
       for (const d of this.state.destinations) {
         if (d !== source) writers.set(d, await RestoreWriter.open(await this.master(d), this.deps.password, this.db, 5000));
@@ -154,7 +155,7 @@ export class CopyPhase extends RunnerSession {
             deferred.push(Buffer.from(e.key));
             return;
           }
-          r.bytes += w.add(e.key, e.expireMs, e.type, version, e.source, e.start, e.end);
+          r.bytes += w.addEntry(e, version, now);
           r.copied++;
         }, async () => {
           const t = this.trackers.get(source);
@@ -163,6 +164,7 @@ export class CopyPhase extends RunnerSession {
           total += r.copied;
           this.count(r);
           r = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+          now = Date.now();
         }),
       );
       for (const w of writers.values()) await w.drain(0);

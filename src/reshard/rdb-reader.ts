@@ -256,6 +256,16 @@ export class RdbReader {
     throw new Error(`RDB: unknown string encoding ${r.enc}`);
   }
 
+  /** An LZF string's bytes expanded, its lengths starting at `at` in a complete buffer. */
+  lzfAt(buf: Buffer, at: number): Buffer {
+    this.buf = buf;
+    this.p = at;
+    const clen = this.len();
+    const ulen = this.len();
+    this.have(clen);
+    return lzfDecompress(buf.subarray(this.p, this.p + clen), ulen);
+  }
+
   /** A string as its bytes (integers as decimal text, LZF expanded): key names. A view into the buffer when stored plain. */
   private readString(): Buffer {
     const r = this.lenOrEnc();
@@ -289,4 +299,36 @@ export class RdbReader {
     }
     throw new Error(`RDB: unknown string encoding ${r.enc}`);
   }
+}
+
+/**
+ * The string an RDB string encoding at `at` holds (plain, integer or LZF), from a complete value: a string
+ * value's bytes in an RdbEntry.
+ */
+export function rdbStringAt(buf: Buffer, at: number): Buffer {
+  const first = buf[at]!;
+  switch (first >> 6) {
+    case 0:
+      return buf.subarray(at + 1, at + 1 + (first & 0x3f));
+    case 1:
+      return buf.subarray(at + 2, at + 2 + (((first & 0x3f) << 8) | buf[at + 1]!));
+    case 2: {
+      if (first === 0x80) return buf.subarray(at + 5, at + 5 + buf.readUInt32BE(at + 1));
+      if (first === 0x81) return buf.subarray(at + 9, at + 9 + Number(buf.readBigUInt64BE(at + 1)));
+      throw new Error(`RDB: bad length byte 0x${first.toString(16)}`);
+    }
+  }
+  switch (first & 0x3f) {
+    case 0:
+      return Buffer.from(String(buf.readInt8(at + 1)));
+    case 1:
+      return Buffer.from(String(buf.readInt16LE(at + 1)));
+    case 2:
+      return Buffer.from(String(buf.readInt32LE(at + 1)));
+    case 3: {
+      const r = new RdbReader();
+      return r.lzfAt(buf, at + 1);
+    }
+  }
+  throw new Error(`RDB: unknown string encoding ${first & 0x3f}`);
 }

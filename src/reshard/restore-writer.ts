@@ -3,14 +3,15 @@ import { once } from 'node:events';
 import { encodeCommand } from '../engine/index.js';
 import { mustParseAddress } from '../topology/index.js';
 import { Crc64 } from './crc64.js';
-import { RdbUnsupported } from './rdb-reader.js';
+import { rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
 
 const SEGMENT = 1 << 20;
 const HEAD = Buffer.from('*6\r\n$7\r\nRESTORE\r\n');
+const SET = Buffer.from('$3\r\nSET\r\n');
 const TAIL = Buffer.from('\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
 
 /**
- * RESTORE ... REPLACE ABSTTL commands to one destination master on a connection of its own, written as raw RESP
+ * RESTORE ... REPLACE ABSTTL (and SET) commands to one destination master on a connection of its own, written as raw RESP
  * in big pipelined writes. A client library spends more CPU per command than the destination does on RESTORE
  * itself; this is the hot path of a snapshot copy (hundreds of thousands of keys a second), so it is kept to
  * buffer copies and a count of replies (each reply is +OK or an error line).
@@ -52,6 +53,34 @@ export class RestoreWriter {
 
   get inFlight(): number {
     return this.sent - this.acked;
+  }
+
+  /**
+   * Queues one key read from an RDB: a string as SET (with PXAT, its absolute expiry), which costs the destination
+   * and each of its replicas less than half of a RESTORE; any other value as RESTORE. A string whose expiry has
+   * passed goes as RESTORE too, which removes the key (SET would store it, expired). Returns the bytes sent.
+   */
+  addEntry(e: RdbEntry, rdbVersion: number, now: number): number {
+    if (e.type !== 0 || (e.expireMs !== -1 && e.expireMs <= now)) return this.add(e.key, e.expireMs, e.type, rdbVersion, e.source, e.start, e.end);
+    return this.addSet(e.key, rdbStringAt(e.source, e.start), e.expireMs);
+  }
+
+  /** Queues SET key value [PXAT expireMs]. */
+  addSet(key: Buffer, value: Buffer, expireMs: number): number {
+    const pxat = expireMs > 0 ? String(expireMs) : null;
+    this.reserve(16 + SET.length + 24 + key.length + 24 + value.length + (pxat !== null ? 40 : 0));
+    const b = this.cur;
+    let at = this.at;
+    at += b.write(pxat !== null ? '*5\r\n' : '*3\r\n', at, 'latin1');
+    at += SET.copy(b, at);
+    at += b.write(`$${key.length}\r\n`, at, 'latin1');
+    at += key.copy(b, at);
+    at += b.write(`\r\n$${value.length}\r\n`, at, 'latin1');
+    at += value.copy(b, at);
+    at += b.write(pxat !== null ? `\r\n$4\r\nPXAT\r\n$${pxat.length}\r\n${pxat}\r\n` : '\r\n', at, 'latin1');
+    this.at = at;
+    this.sent++;
+    return key.length + value.length;
   }
 
   /** Queues one RESTORE of a value read from an RDB (`src[start, end)`, of RDB `type`), checksummed as DUMP would. */

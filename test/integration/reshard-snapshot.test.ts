@@ -179,13 +179,14 @@ describe('snapshot copy: RDB read against Redis 7.0', () => {
     }
   }, 60_000);
 
-  it('RESTOREs them through the writer: equal values and the same absolute expiry at the destination', async () => {
+  it('RESTOREs them (strings: SET ... PXAT) through the writer: equal values and the same absolute expiry at the destination', async () => {
     const w = await RestoreWriter.open(`127.0.0.1:${DST}`, PASSWORD, 0, 5000);
     let n = 0;
     try {
       await readSnapshot(`127.0.0.1:${SRC}`, PASSWORD, 10_000, (e, version) => {
         if (e.db !== 0) return;
-        w.add(e.key, e.expireMs, e.type, version, e.source, e.start, e.end);
+        // As the copy does: strings as SET ... PXAT, everything else as RESTORE.
+        w.addEntry(e, version, Date.now());
         n++;
       }, () => w.drain(10));
       await w.drain(0);
