@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Crc64 } from '../../src/reshard/crc64.js';
+import { openClient, waitFor } from '../../src/runtime/index.js';
 import { RdbReader, type RdbEntry } from '../../src/reshard/rdb-reader.js';
 import { readSnapshot } from '../../src/reshard/rdb-sync.js';
 import { RestoreWriter } from '../../src/reshard/restore-writer.js';
@@ -34,20 +35,8 @@ function startRedis(port: number): Child {
   return c;
 }
 
-async function client(port: number): Promise<Redis> {
-  for (let i = 0; ; i++) {
-    const c = new Redis({ port, password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      await c.ping();
-      return c;
-    } catch (e) {
-      c.disconnect();
-      if (i > 200) throw e;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
+function client(port: number): Promise<Redis> {
+  return waitFor(() => openClient(`127.0.0.1:${port}`, PASSWORD, 'redis-server'), { timeoutMs: 10_000, intervalMs: 25, what: `redis-server on ${port}` });
 }
 
 /** Keys in every type and encoding Redis 7.0 writes to an RDB, a tenth of them with an expiry; one key in db 1. */
