@@ -35,6 +35,8 @@ export interface ShardInput {
    * pre-failover address; once the failover ends or aborts, the majority rule alone decides again.
    */
   fastSwitch: { to: string; from: string } | null;
+  /** The shard is fenced now (agent/fence.ts): its clients get errors, not acknowledgements. */
+  fenced?: boolean;
 }
 
 export interface AnalyzeInput {
@@ -50,7 +52,8 @@ export type HoldReason =
   | 'not-an-instance'
   | 'unconfirmed'
   | 'target-not-master'
-  | 'fast-switch-pending';
+  | 'fast-switch-pending'
+  | 'fenced-failover-in-progress';
 
 export type ShardDecision =
   | { shard: string; action: 'none'; addr: string; epoch: number }
@@ -77,6 +80,12 @@ export function decideShard(s: ShardInput, sentinelCount: number): ShardDecision
   const e = elect(s.answers, sentinelCount);
   if (!e.ok) return hold(e.reason, e.detail, e.soon);
   const { master: candidate, epoch: top, agreeing, failoverInProgress: inProgress } = e;
+  // A fence comes off only once no sentinel is failing the shard over: a majority that still names the old master
+  // while one of them is promoting another (a split just healed) would have its writes acknowledged, then discarded
+  // with the promotion. The failover ends (the majority names the new master) or aborts (the old one) soon enough.
+  if (s.fenced && inProgress) {
+    return hold('fenced-failover-in-progress', `the sentinels name ${candidate} but a failover of ${s.shard} is in progress; the shard stays fenced until it ends`, true);
+  }
   if (candidate === s.current) return { shard: s.shard, action: 'none', addr: candidate, epoch: top };
   if (!s.instances.includes(candidate)) {
     return hold('not-an-instance', `the sentinels elected ${candidate}, which is not an instance of shard ${s.shard} in the description (${s.instances.join(', ')}); not pointing the proxy there`, false);

@@ -331,6 +331,14 @@ export class ConfigApplier {
   private async backToServed(path: string, text: string, failed: Error): Promise<Error> {
     const prev = this.served;
     if (prev === null || prev.text === text || this.proxy === null) return failed;
+    // Never back to a config that fences less (agent/fence.ts): a fence is applied while the majority is missing,
+    // and putting the unfenced config back would have the proxy acknowledge writes the majority's failover will
+    // discard. The fenced file stays; a stopped nutcracker refuses too, and is started again on it (proxy-upkeep.ts).
+    const fencedNow = this.fencedOf(text, this.serversOf(text));
+    const fencedBefore = this.fencedOf(prev.text, this.serversOf(prev.text));
+    if (fencedNow.some((shard) => !fencedBefore.includes(shard))) {
+      return new EnvironmentError(`nutcracker did not start on the config that fences ${fencedNow.join(', ')} (${failed.message}); that config stays in ${path}, not the unfenced one`, { cause: failed });
+    }
     this.checks.reject(text, `nutcracker does not start on it: ${failed.message}`);
     try {
       atomicWriteFile(`${path}.rejected`, text, { mode: 0o600 });

@@ -17,7 +17,7 @@ export interface FencePassDeps {
 
 /**
  * The agent's side of fencing (the rule itself is fence.ts): how long each shard has gone without a sentinel
- * majority, which shards this agent fenced and from where, and the apply that fences or unfences them.
+ * majority, and the apply that fences or unfences shards.
  */
 export class FencePass {
   readonly settings: FenceSettings;
@@ -29,8 +29,6 @@ export class FencePass {
   private readonly majoritySeenAt = new Map<string, number>();
   private startedAt = Date.now();
   private refused = false;
-  /** Per fenced shard: the address it was fenced from. */
-  private readonly fencedFrom = new Map<string, string>();
   /** Mode haproxy: the shards the last pass found fenced (HAProxy's maintenance state), for applied(). */
   private fencedSeen = new Set<string>();
 
@@ -62,8 +60,8 @@ export class FencePass {
   }
 
   /**
-   * Fences (or unfences) shards while the sentinels' majority is missing, and lifts a fence the majority's return
-   * finds still on (mode haproxy, where a fence keeps the master's address: fence.ts, unfenceOnMajority). Returns
+   * Fences shards while the sentinels' majority is missing, and lifts a fence the majority's return finds still on
+   * (mode haproxy, where a fence keeps the master's address: fence.ts, unfenceOnMajority). Returns
    * null when it did nothing, else whether to pass again soon. While the majority is missing and a shard is not
    * fenced yet, passes follow each other closely so the fence comes soon after afterMs, not up to an interval later.
    */
@@ -85,7 +83,8 @@ export class FencePass {
       shards = [];
     }
     if (todo.size === 0 && shards.length === 0) return null;
-    const wanted = [...new Set(shards.flatMap((s) => fenceProbes(s)))];
+    // A fenced shard stays fenced while the majority is missing (fence.ts): only the others need their ROLEs.
+    const wanted = [...new Set(shards.filter((s) => !base.fenced.includes(s.name)).flatMap((s) => fenceProbes(s)))];
     const roles = new Map<string, RoleProbe>();
     await Promise.all(wanted.map(async (a) => roles.set(a, await probeRole(a, this.d.password, 300))));
     for (const s of shards) {
@@ -97,8 +96,6 @@ export class FencePass {
         current,
         fenced,
         noMajoritySince: this.noMajoritySince.get(s.name) ?? null,
-        // Mode haproxy keeps the master a shard was fenced from as its backend's address, across agent restarts.
-        fencedFrom: haproxy ? (fenced ? current : null) : (this.fencedFrom.get(s.name) ?? null),
         roles: Object.fromEntries(s.instances.map((i) => [i, roles.get(i)!])),
         now: Date.now(),
       });
@@ -135,10 +132,8 @@ export class FencePass {
     for (const [shard, w] of Object.entries(why)) {
       events.emit(w.event, w.detail);
       if (w.event === 'fence') {
-        this.fencedFrom.set(shard, String(w.detail.from));
         events.human(`shard ${shard}: fenced (proxy -> ${String(w.detail.to)}): no sentinel majority for ${String(w.detail.noMajorityMs)} ms and ${String(w.detail.why)}`);
       } else {
-        this.fencedFrom.delete(shard);
         events.human(`shard ${shard}: unfenced, proxy back on ${String(w.detail.to)}: ${String(w.detail.why)}`);
       }
     }
@@ -153,7 +148,6 @@ export class FencePass {
     for (const c of changes) {
       const wasFenced = this.haproxyMode ? path === 'majority' && this.fencedSeen.has(c.shard) : c.from === this.settings.address;
       if (!wasFenced) continue;
-      this.fencedFrom.delete(c.shard);
       this.d.events.emit('unfence', { shard: c.shard, to: c.to, why: `the sentinels' majority names ${c.to}` });
       this.d.events.human(`shard ${c.shard}: unfenced, proxy on ${c.to}, the sentinels' majority's master`);
     }

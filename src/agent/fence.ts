@@ -23,7 +23,13 @@ import type { RoleProbe, ShardDecision } from './analyze.js';
  *
  * A fence never outlives the majority: any pass that sees the majority again unfences (unfenceOnMajority),
  * whatever the setting, onto the master the majority names (the same one, or the new one of a failover that
- * happened during the fence: the switch and the unfence are one apply).
+ * happened during the fence: the switch and the unfence are one apply). Only the majority lifts it: without the
+ * majority, nothing seen from this side shows that the other side has not elected (or is not electing) another
+ * master. A replica that says it is connected to the old master proves nothing then: a replica notices a dead
+ * link only after repl-timeout (60 s), so one cut off with the majority still says "connected" for a minute, and
+ * right after a heal the majority's failover can still promote another replica. An earlier "confirmed again"
+ * rule unfenced on that evidence; partitions.test.ts caught it acknowledging writes on the old master after the
+ * heal that the majority's failover then discarded.
  */
 
 export interface FenceSettings {
@@ -43,11 +49,6 @@ export interface FenceShardInput {
   fenced: boolean;
   /** Since when this shard's passes have seen no majority of sentinels; null when the last pass had one. */
   noMajoritySince: number | null;
-  /**
-   * The address it was fenced from: mode haproxy keeps it as the backend's address; in the other modes only the
-   * agent that fenced it knows it.
-   */
-  fencedFrom: string | null;
   roles: Record<string, RoleProbe>;
   now: number;
 }
@@ -77,12 +78,8 @@ export function fenceProbes(s: Pick<FenceShardInput, 'instances'>): string[] {
 }
 
 export function decideFence(f: FenceSettings, s: FenceShardInput): FenceDecision {
-  if (!f.enabled || s.noMajoritySince === null) return { action: 'none' };
-  if (s.fenced) {
-    if (s.fencedFrom === null) return { action: 'none' };
-    const c = confirmedMaster(s.fencedFrom, s.instances, s.roles);
-    return c.ok ? { action: 'unfence', to: s.fencedFrom, why: `${s.fencedFrom} is confirmed again: ${c.why}` } : { action: 'none' };
-  }
+  // A fenced shard stays fenced until the majority is back (unfenceOnMajority; see above why nothing less will do).
+  if (!f.enabled || s.noMajoritySince === null || s.fenced) return { action: 'none' };
   if (s.current === null || !s.instances.includes(s.current)) return { action: 'none' };
   const lostMs = s.now - s.noMajoritySince;
   if (lostMs <= f.afterMs) return { action: 'none' };

@@ -90,6 +90,7 @@ export class ReconcilePass {
       answers: perSentinel.map((m, i) => m.get(s.name) ?? ({ sentinel: links[i]!.addr, ok: false, error: 'no answer' } as SentinelAnswer)),
       roles: {},
       fastSwitch: guard.get(s.name) ?? null,
+      fenced: base.fenced.includes(s.name),
     }));
     const wanted = [...new Set(shards.flatMap((s) => addressesToProbe(s)))];
     const roles = new Map<string, RoleProbe>();

@@ -47,7 +47,10 @@ export function ringDifferences(yamlText: string, topo: Topology): string[] {
     // Apply mode haproxy points each server at its shard's HAProxy frontend; the name, not the address, places
     // keys, and a frontend serves exactly one shard. (A file from the other mode is realigned by up.)
     const frontend = topo.haproxyFrontends?.[s.name];
-    if (!shard.instances.includes(s.addr) && s.addr !== frontend) {
+    // A fenced shard (agent/fence.ts, modes other than haproxy) points at the fence address, which refuses: its
+    // keys land nowhere else. Counting it as a difference made a fenced file unusable to a restarted agent (which
+    // then fell back to an unfenced config) and to `up`.
+    if (!shard.instances.includes(s.addr) && s.addr !== frontend && s.addr !== topo.agent.fence.address) {
       out.push(`server "${s.name}" points at ${s.addr}, which is not an instance of shard ${s.name}${frontend ? ` nor its HAProxy frontend ${frontend}` : ''}`);
     }
   });

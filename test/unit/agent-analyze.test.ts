@@ -127,6 +127,26 @@ describe('analyze: the fast path and the majority', () => {
   });
 });
 
+describe('analyze: a fenced shard (agent/fence.ts) and a failover in progress', () => {
+  const FENCE = '127.0.0.1:1';
+  it('the majority names the old master while a sentinel is failing the shard over (a split just healed): stays fenced', () => {
+    // Supervise mode: the server line holds the fence address, so lifting it is a switch to the named master.
+    const d = decideShard(shard({ current: FENCE, fenced: true, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)], roles: { [A]: { role: 'master' } } }), 3);
+    expect(d).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress', soon: true });
+    // Mode haproxy: the backend keeps the old master's address, so the majority's answer matches it.
+    expect(decideShard(shard({ fenced: true, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)] }), 3)).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress' });
+  });
+
+  it('once the failover has ended (or aborted) the majority decides as usual: the switch that lifts the fence', () => {
+    expect(decideShard(shard({ current: FENCE, fenced: true, answers: [ok(0, B, 4), ok(1, B, 4), ok(2, A, 3)], roles: { [B]: { role: 'master' } } }), 3)).toMatchObject({ action: 'switch', to: B });
+    expect(decideShard(shard({ fenced: true, answers: [ok(0, A, 3), ok(1, A, 3), ok(2, A, 3)] }), 3)).toMatchObject({ action: 'none', addr: A });
+  });
+
+  it('an unfenced shard follows the usual rule during a failover (the proxy stays where the majority says)', () => {
+    expect(decideShard(shard({ answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)] }), 3)).toMatchObject({ action: 'none', addr: A });
+  });
+});
+
 describe('analyze: several shards', () => {
   it('collects switches and asks for a quick rerun only while something is in flight', () => {
     const s2 = shard({ shard: 's2', instances: ['127.0.0.1:7666', '127.0.0.1:7667'], current: '127.0.0.1:7666', answers: [ok(0, '127.0.0.1:7666', 0), ok(1, '127.0.0.1:7666', 0), ok(2, '127.0.0.1:7666', 0)] });

@@ -12,6 +12,12 @@ describe('ringDifferences: a nutcracker.yml that would place keys elsewhere', ()
     expect(ringDifferences(renderNutcrackerYml(topo, { ...masters, s1: '127.0.0.1:6667' }, null), topo)).toEqual([]);
   });
 
+  it('a fenced shard (its server line at agent.fence.address, which refuses) places no key elsewhere', () => {
+    expect(topo.agent.fence.address).toBe('127.0.0.1:1');
+    expect(ringDifferences(renderNutcrackerYml(topo, { ...masters, s1: topo.agent.fence.address }, null), topo)).toEqual([]);
+    expect(ringDifferences(renderNutcrackerYml(topo, { ...masters, s1: '127.0.0.1:2' }, null), topo).join('\n')).toMatch(/"s1" points at 127\.0\.0\.1:2/);
+  });
+
   it.each([
     ['a renamed shard', good.replace(' s1\n', ' s9\n'), [/server "s9" is not a shard/, /no server named "s1"/]],
     ['a dropped shard', good.replace(/ {4}- 127\.0\.0\.1:7666:1 s2\n/, ''), [/no server named "s2"/]],
