@@ -37,6 +37,8 @@ export interface ShardInput {
   fastSwitch: { to: string; from: string } | null;
   /** The shard is fenced now (agent/fence.ts): its clients get errors, not acknowledgements. */
   fenced?: boolean;
+  /** The master a fenced shard was fenced from, when known (mode haproxy: its backend's address; else this agent's memory). */
+  fencedFrom?: string | null;
 }
 
 export interface AnalyzeInput {
@@ -80,11 +82,13 @@ export function decideShard(s: ShardInput, sentinelCount: number): ShardDecision
   const e = elect(s.answers, sentinelCount);
   if (!e.ok) return hold(e.reason, e.detail, e.soon);
   const { master: candidate, epoch: top, agreeing, failoverInProgress: inProgress } = e;
-  // A fence comes off only once no sentinel is failing the shard over: a majority that still names the old master
-  // while one of them is promoting another (a split just healed) would have its writes acknowledged, then discarded
-  // with the promotion. The failover ends (the majority names the new master) or aborts (the old one) soon enough.
-  if (s.fenced && inProgress) {
-    return hold('fenced-failover-in-progress', `the sentinels name ${candidate} but a failover of ${s.shard} is in progress; the shard stays fenced until it ends`, true);
+  // A fence does not come off onto the master it was fenced from while a sentinel is failing the shard over: a
+  // majority that still names the old master while one of them promotes another (a split just healed) would have
+  // writes acknowledged there, then discarded with the promotion. The failover ends (the majority names the new
+  // master, which lifts the fence at once even while the leader still reconfigures replicas) or aborts (the old
+  // one). When the agent does not know where the fence came from, it waits for the end either way.
+  if (s.fenced && inProgress && (s.fencedFrom == null || s.fencedFrom === candidate)) {
+    return hold('fenced-failover-in-progress', `the sentinels name ${candidate}, which ${s.shard} was fenced from, but a failover of ${s.shard} is in progress; the shard stays fenced until it ends`, true);
   }
   if (candidate === s.current) return { shard: s.shard, action: 'none', addr: candidate, epoch: top };
   if (!s.instances.includes(candidate)) {

@@ -29,12 +29,19 @@ export class FencePass {
   private readonly majoritySeenAt = new Map<string, number>();
   private startedAt = Date.now();
   private refused = false;
+  /** Modes other than haproxy: the master each shard this agent fenced was fenced from (HAProxy keeps it itself). */
+  private readonly from = new Map<string, string>();
   /** Mode haproxy: the shards the last pass found fenced (HAProxy's maintenance state), for applied(). */
   private fencedSeen = new Set<string>();
 
   constructor(private readonly d: FencePassDeps) {
     const f = d.topo.agent.fence;
     this.settings = { enabled: f.enabled, afterMs: f.afterMs || d.topo.sentinel.downAfterMilliseconds, address: f.address };
+  }
+
+  /** The master `shard` was fenced from by this agent, or null (not fenced by it, or mode haproxy). */
+  fencedFrom(shard: string): string | null {
+    return this.from.get(shard) ?? null;
   }
 
   /** The agent started: a shard that never had a majority counts from here. */
@@ -132,8 +139,10 @@ export class FencePass {
     for (const [shard, w] of Object.entries(why)) {
       events.emit(w.event, w.detail);
       if (w.event === 'fence') {
+        if (!haproxy) this.from.set(shard, String(w.detail.from));
         events.human(`shard ${shard}: fenced (proxy -> ${String(w.detail.to)}): no sentinel majority for ${String(w.detail.noMajorityMs)} ms and ${String(w.detail.why)}`);
       } else {
+        this.from.delete(shard);
         events.human(`shard ${shard}: unfenced, proxy back on ${String(w.detail.to)}: ${String(w.detail.why)}`);
       }
     }
@@ -148,6 +157,7 @@ export class FencePass {
     for (const c of changes) {
       const wasFenced = this.haproxyMode ? path === 'majority' && this.fencedSeen.has(c.shard) : c.from === this.settings.address;
       if (!wasFenced) continue;
+      this.from.delete(c.shard);
       this.d.events.emit('unfence', { shard: c.shard, to: c.to, why: `the sentinels' majority names ${c.to}` });
       this.d.events.human(`shard ${c.shard}: unfenced, proxy on ${c.to}, the sentinels' majority's master`);
     }

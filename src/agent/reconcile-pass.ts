@@ -80,7 +80,7 @@ export class ReconcilePass {
   }
 
   private async observe(base: BaseConfig): Promise<{ sentinelCount: number; shards: ShardInput[] }> {
-    const { topo, links, guard } = this.d;
+    const { topo, links, guard, fence } = this.d;
     const names = topo.shards.map((s) => s.name);
     const perSentinel = await Promise.all(links.map((l) => l.query(names)));
     const shards: ShardInput[] = topo.shards.map((s) => ({
@@ -91,6 +91,7 @@ export class ReconcilePass {
       roles: {},
       fastSwitch: guard.get(s.name) ?? null,
       fenced: base.fenced.includes(s.name),
+      fencedFrom: this.haproxyMode ? (base.servers[s.name] ?? null) : fence.fencedFrom(s.name),
     }));
     const wanted = [...new Set(shards.flatMap((s) => addressesToProbe(s)))];
     const roles = new Map<string, RoleProbe>();

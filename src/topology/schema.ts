@@ -185,8 +185,8 @@ export const agentSchema = z.strictObject({
    * the master its proxy sends a shard to cannot be confirmed (no replica reachable from here is connected to
    * it), that shard is fenced: in apply mode haproxy its HAProxy backend goes into maintenance; in the other
    * modes its server line is pointed at `address`, which refuses. Clients on a minority side get errors instead
-   * of acknowledgements that the majority's failover will discard. Undone when the majority is back, and no
-   * sentinel is failing the shard over. docs/partitions.md has the figures behind the default.
+   * of acknowledgements that the majority's failover will discard. Undone by the majority only (onto the old
+   * master once no sentinel is failing the shard over). docs/partitions.md has the figures behind the default.
    */
   fence: z
     .strictObject({

@@ -131,10 +131,18 @@ describe('analyze: a fenced shard (agent/fence.ts) and a failover in progress', 
   const FENCE = '127.0.0.1:1';
   it('the majority names the old master while a sentinel is failing the shard over (a split just healed): stays fenced', () => {
     // Supervise mode: the server line holds the fence address, so lifting it is a switch to the named master.
-    const d = decideShard(shard({ current: FENCE, fenced: true, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)], roles: { [A]: { role: 'master' } } }), 3);
+    const d = decideShard(shard({ current: FENCE, fenced: true, fencedFrom: A, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)], roles: { [A]: { role: 'master' } } }), 3);
     expect(d).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress', soon: true });
     // Mode haproxy: the backend keeps the old master's address, so the majority's answer matches it.
-    expect(decideShard(shard({ fenced: true, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)] }), 3)).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress' });
+    expect(decideShard(shard({ fenced: true, fencedFrom: A, answers: [ok(0, A, 3, true), ok(1, A, 3), ok(2, A, 3)] }), 3)).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress' });
+  });
+
+  it('the majority already names the new master while the leader still reconfigures replicas: lifted onto it at once', () => {
+    const answers = [ok(0, B, 4, true), ok(1, B, 4), ok(2, A, 3)];
+    expect(decideShard(shard({ current: FENCE, fenced: true, fencedFrom: A, answers, roles: { [B]: { role: 'master' } } }), 3)).toMatchObject({ action: 'switch', to: B });
+    expect(decideShard(shard({ fenced: true, fencedFrom: A, answers, roles: { [B]: { role: 'master' } } }), 3)).toMatchObject({ action: 'switch', to: B });
+    // Where the fence came from unknown (an agent restarted while fenced, supervise mode): it waits for the end.
+    expect(decideShard(shard({ current: FENCE, fenced: true, fencedFrom: null, answers, roles: { [B]: { role: 'master' } } }), 3)).toMatchObject({ action: 'hold', reason: 'fenced-failover-in-progress' });
   });
 
   it('once the failover has ended (or aborted) the majority decides as usual: the switch that lifts the fence', () => {
