@@ -34,6 +34,8 @@ describe('reshard (apply mode haproxy): change the hash (keys move both ways) un
     for (const shard of ['s1', 's2']) {
       expect(events.some((e) => e.type === 'info' && String(e.message).startsWith(`shard ${shard}: snapshot of `)), `a snapshot pass of ${shard}`).toBe(true);
     }
+    // Almost every key moves, the six strings over 1 MB too: copied from the live sources, not from the snapshots.
+    expect(events.filter((e) => e.type === 'info' && /snapshot of .*, [1-9][0-9]* big ones copied from the source/.test(String(e.message))).length).toBeGreaterThan(0);
     const cut = events.find((e) => e.type === 'cut');
     expect(cut?.mode).toBe('proxy-stop');
     console.log(`reshard hash (haproxy mode): cut pause ${cut?.pauseMs} ms, ${w.ops} ops by the workload`);
