@@ -1,11 +1,11 @@
 import { InvalidInputError, TransientError } from '../errors.js';
 import { writeExpectedRings } from '../runtime/index.js';
-import type { Topology } from '../topology/index.js';
+import { proxyPaths, type Topology } from '../topology/index.js';
 import type { ReshardDeps } from './deps.js';
 import { ReshardLock } from './lock.js';
 import { sentinelMaster, sentinelReplicas } from './masters.js';
 import { addrOf, checkMemory, planReshard, renderNew, waitNoFailover, type ReshardPlan } from './plan.js';
-import { sameRing } from './rings.js';
+import { liveIsNewRing, sameRing } from './rings.js';
 import { Runner } from './runner.js';
 import { beforeCommit, exitHook, nextEpoch, readState, writeState, type ReshardState } from './state.js';
 
@@ -39,6 +39,7 @@ export async function startReshard(deps: ReshardDeps, opts: { rate: number | nul
       const m = await sentinelMaster(topo, s, password);
       if (m !== plan.masters[s]) throw new TransientError(`shard ${s}: the proxy sends to ${plan.masters[s]} but the sentinels' master is ${m ?? 'unknown'}; wait for the agent to settle, then try again`);
     }
+    checkEveryProxy(deps, plan);
     await checkMemory(topo, plan, password);
     if (opts.confirm && !(await opts.confirm(plan))) return null;
 
@@ -107,7 +108,7 @@ export async function abortReshard(deps: ReshardDeps): Promise<ReshardResult> {
   try {
     const state = readState(deps.topo.stateDir);
     if (!state) throw new InvalidInputError('no reshard in progress in this state dir; nothing to abort');
-    if (!beforeCommit(state.phase) || sameRing(deps.liveYml(), state.newYml, state.pool)) {
+    if (!beforeCommit(state.phase) || liveIsNewRing(deps, state)) {
       throw new InvalidInputError(`reshard epoch ${state.epoch} is past its commit (phase ${state.phase}): the proxy serves the new ring; it can only go forward (reshard --resume)`);
     }
     await new Runner(deps, state, true).abort();
@@ -117,6 +118,27 @@ export async function abortReshard(deps: ReshardDeps): Promise<ReshardResult> {
   }
 }
 
+
+
+/**
+ * With several proxies the plan was counted on the first one's live config: every other must serve the same ring
+ * and send each shard to the same master, or a key could be moved away from where one of them reads it.
+ */
+function checkEveryProxy(deps: ReshardDeps, plan: ReshardPlan): void {
+  for (let i = 1; i < deps.views.length; i++) {
+    const listen = deps.views[i]!.proxy.listen;
+    const text = deps.liveYml(i);
+    if (!sameRing(text, plan.oldYml, deps.topo.proxy.name)) {
+      throw new InvalidInputError(`proxy ${listen} (${proxyPaths(deps.views[i]!.proxyDir).conf}) serves another ring than proxy ${deps.views[0]!.proxy.listen}: a reshard starts from one ring that every proxy serves; nothing was changed`);
+    }
+    const masters = deps.liveMasters(text, i);
+    for (const s of Object.keys(plan.masters)) {
+      if (masters[s] !== plan.masters[s]) {
+        throw new TransientError(`shard ${s}: proxy ${listen} sends to ${masters[s] ?? 'nothing'} but proxy ${deps.views[0]!.proxy.listen} to ${plan.masters[s]}; wait for its agent to settle, then try again (nothing was changed)`);
+      }
+    }
+  }
+}
 
 
 function checkSameDescription(topo: Topology, state: ReshardState): void {

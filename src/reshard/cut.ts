@@ -48,11 +48,16 @@ export class CutPhase extends CopyPhase {
     const proxyStop = this.state.sources.some((s) => this.state.destinations.includes(s));
     const extra: Record<string, string> = {};
     for (const a of this.state.addedShards) extra[a] = await this.master(a);
-    // The config is checked before anything pauses (the check is cached by content).
-    const precheckLive = this.deps.liveYml();
-    const precheck = renderNew(this.topo, this.deps.liveMasters(precheckLive), this.deps.password, extra);
-    const bad = await this.deps.check(precheck);
-    if (bad) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${bad}`);
+    // Every proxy's config is checked before anything pauses (the check is cached by content): the same ring, but
+    // each proxy's own listen address and (mode haproxy) frontends.
+    const views = this.deps.views;
+    const prechecks: string[] = [];
+    for (const [i, v] of views.entries()) {
+      const text = renderNew(v, this.deps.liveMasters(this.deps.liveYml(i), i), this.deps.password, extra);
+      const bad = await this.deps.check(text, i);
+      if (bad) throw new CheckFailedError(`the new proxy config${this.ofProxy(i)} fails nutcracker -t: ${bad}`);
+      prechecks.push(text);
+    }
     const sources = await Promise.all(this.state.sources.map(async (s) => ({ s, c: await this.client(s) })));
     let pausedAt = 0;
     let pausedAtEpoch = 0;
@@ -65,17 +70,21 @@ export class CutPhase extends CopyPhase {
       await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'UNPAUSE').catch(() => {})));
     };
     try {
-      await this.deps.switchProxy(async (liveText) => {
-        const live = this.deps.liveMasters(liveText);
-        for (const s of this.state.sources) {
-          if (live[s] !== undefined && live[s] !== this.masters.get(s)) {
-            throw new TransientError(`shard ${s}: the proxy now sends to ${live[s]}, not ${this.masters.get(s)} (a failover); the cut starts over`);
+      await this.deps.switchProxy(async (liveTexts) => {
+        const texts: string[] = [];
+        for (const [i, liveText] of liveTexts.entries()) {
+          const live = this.deps.liveMasters(liveText, i);
+          for (const s of this.state.sources) {
+            if (live[s] !== undefined && live[s] !== this.masters.get(s)) {
+              throw new TransientError(`shard ${s}: the proxy${this.ofProxy(i)} now sends to ${live[s]}, not ${this.masters.get(s)} (a failover); the cut starts over`);
+            }
           }
-        }
-        const text = renderNew(this.topo, live, this.deps.password, extra);
-        if (text !== precheck) {
-          const why = await this.deps.check(text);
-          if (why) throw new CheckFailedError(`the new proxy config fails nutcracker -t: ${why}`);
+          const text = renderNew(views[i]!, live, this.deps.password, extra);
+          if (text !== prechecks[i]) {
+            const why = await this.deps.check(text, i);
+            if (why) throw new CheckFailedError(`the new proxy config${this.ofProxy(i)} fails nutcracker -t: ${why}`);
+          }
+          texts.push(text);
         }
         // Pause mode: keys written while the lock was taken and the new HAProxy started (up to a second on a loaded
         // machine) are copied now, before the pause, so the drain inside it has only the last milliseconds' writes.
@@ -117,16 +126,18 @@ export class CutPhase extends CopyPhase {
           // A fresh pause for the switch (re-issuing extends it): the config write (fsync) and the proxy restart
           // on a loaded machine must not outlast it, or a write through the old proxy could reach a source.
           await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
-          // The old proxy goes before the write, not after it: an fsync slower than the pause must not let a
-          // write through the old ring reach a source. The applier starts the new one after the write.
+          // Every old proxy goes before the first write, not after it: an fsync slower than the pause must not let a
+          // write through the old ring reach a source. The appliers start the new ones after the writes.
           if (this.topo.agent.apply === 'supervise' || this.topo.agent.apply === 'haproxy') await this.deps.stopProxy();
         }
-        // The point of no return is the atomic write of this text as the proxy config, right after we return:
-        // from then on whoever (re)starts the proxy starts it on the new ring, and a resume only goes forward.
-        // The agent must take the new ring as right from the moment it is written (before we record it).
-        writeExpectedRings(this.topo.stateDir, [liveText, text]);
+        // The point of no return is the atomic write of the first of these texts as a proxy config, right after we
+        // return: from then on whoever (re)starts a proxy starts it on the new ring, and a resume only goes forward
+        // (and switches the proxies still on the old one). The agents must take the new ring as right from the
+        // moment it is written (before we record it); rings are compared by shard names and weights, so proxy 0's
+        // texts stand for every proxy's.
+        writeExpectedRings(this.topo.stateDir, [liveTexts[0]!, texts[0]!]);
         exitHook('switching');
-        return text;
+        return texts;
       }, extra);
     } catch (e) {
       if (!this.liveIsNewRing()) {
@@ -150,15 +161,22 @@ export class CutPhase extends CopyPhase {
   }
 
 
+  /** " of proxy LISTEN" when the cut switches several proxies (messages name which), else nothing. */
+  protected ofProxy(i: number): string {
+    return this.deps.views.length > 1 ? ` of proxy ${this.deps.views[i]!.proxy.listen}` : '';
+  }
+
+
   protected async switchAfterCommit(): Promise<void> {
     const extra: Record<string, string> = {};
     for (const a of this.state.addedShards) extra[a] = await this.master(a);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.deps.switchProxy(async (liveText) => {
-          const text = renderNew(this.topo, this.deps.liveMasters(liveText), this.deps.password, extra);
+        // Every proxy still on the old ring (or whose config a crash left unwritten) is switched; the others are kept.
+        await this.deps.switchProxy(async (liveTexts) => liveTexts.map((liveText, i) => {
+          const text = renderNew(this.deps.views[i]!, this.deps.liveMasters(liveText, i), this.deps.password, extra);
           return text === liveText ? null : text;
-        }, extra);
+        }), extra);
         break;
       } catch (e) {
         if (attempt >= 10) throw e;

@@ -1,6 +1,8 @@
 import { ringFromNutcrackerYml, type NutcrackerRing } from '../hashring/index.js';
 import { InvalidInputError } from '../errors.js';
 import type { ShardSpec, Topology } from '../topology/index.js';
+import type { ReshardDeps } from './deps.js';
+import type { ReshardState } from './state.js';
 
 /** Where a key lives under the old ring and under the new one, by shard name. */
 export interface Placement {
@@ -98,4 +100,16 @@ export function sameRing(aYml: string, bYml: string, pool: string): boolean {
   const b = ringFromNutcrackerYml(bYml, pool);
   const servers = (r: typeof a) => JSON.stringify(r.servers.map((s) => [s.name ?? s.addr, s.weight]).sort());
   return a.hash === b.hash && a.distribution === b.distribution && (a.hashTag ?? '') === (b.hashTag ?? '') && servers(a) === servers(b);
+}
+
+
+/** Whether any proxy the reshard switches has the new ring in its live config (the first write of the cut is the commit). */
+export function liveIsNewRing(deps: Pick<ReshardDeps, 'views' | 'liveYml'>, state: Pick<ReshardState, 'newYml' | 'pool'>): boolean {
+  return deps.views.some((_, i) => {
+    try {
+      return sameRing(deps.liveYml(i), state.newYml, state.pool);
+    } catch {
+      return false;
+    }
+  });
 }

@@ -4,7 +4,7 @@ import type { ShardSpec, Topology } from '../topology/index.js';
 import { RateLimiter, type CopyResult } from './copy.js';
 import type { ReshardDeps } from './deps.js';
 import { waitMaster } from './masters.js';
-import { placement, sameRing, type Placement } from './rings.js';
+import { liveIsNewRing, placement, type Placement } from './rings.js';
 import { exitHook, writeState, type Phase, type ReshardState } from './state.js';
 import { DirtyTracker } from './tracker.js';
 
@@ -184,13 +184,12 @@ export class RunnerSession {
   }
 
 
-  /** Whether the live proxy config already has the new ring (the commit happened, whatever the record says). */
+  /**
+   * Whether any proxy's live config already has the new ring (the commit happened, whatever the record says): the
+   * cut writes them one after another, so a crash between two writes leaves some on each ring.
+   */
   liveIsNewRing(): boolean {
-    try {
-      return sameRing(this.deps.liveYml(), this.state.newYml, this.state.pool);
-    } catch {
-      return false;
-    }
+    return liveIsNewRing(this.deps, this.state);
   }
 
 

@@ -19,7 +19,7 @@ export function client(addr: string, password: string | null = null): Redis {
 export async function loadMixed(proxy: Redis, n: number, topo: Topology): Promise<void> {
   const now = Date.now();
   // nutcracker 0.5.0 does not forward stream commands: streams go straight to the master the ring names.
-  const yml = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  const yml = readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8');
   const place = placement(yml, yml, topo.proxy.name);
   const masters = proxyMasters(topo);
   const direct = new Map(Object.entries(masters).map(([name, addr]) => [name, client(addr, readPassword(topo))]));
@@ -101,8 +101,8 @@ export async function snapshot(masters: Record<string, string>, password: string
 
 export function proxyMasters(topo: Topology): Record<string, string> {
   // Mode haproxy: nutcracker's lines name HAProxy's frontends; the masters are its backend servers.
-  if (topo.agent.apply === 'haproxy') return readHaproxyServers(readFileSync(haproxyPaths(topo.stateDir).conf, 'utf8'));
-  const text = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  if (topo.agent.apply === 'haproxy') return readHaproxyServers(readFileSync(haproxyPaths(topo.proxyDir).conf, 'utf8'));
+  const text = readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8');
   const doc = parse(text) as Record<string, { servers: string[] }>;
   const pool = doc[topo.proxy.name]!;
   return Object.fromEntries(pool.servers.map((l) => {
@@ -117,7 +117,7 @@ export function proxyMasters(topo: Topology): Record<string, string> {
  */
 export async function verifyPlacement(topo: Topology, before: Map<string, { shard: string; fp: string }[]>, skip: (k: string) => boolean): Promise<string[]> {
   const problems: string[] = [];
-  const yml = readFileSync(proxyPaths(topo.stateDir).conf, 'utf8');
+  const yml = readFileSync(proxyPaths(topo.proxyDir).conf, 'utf8');
   const place = placement(yml, yml, topo.proxy.name);
   const after = await snapshot(proxyMasters(topo), readPassword(topo));
   for (const [k, where] of after) {
@@ -150,16 +150,22 @@ export class Workload {
   wrongReads: string[] = [];
   maxStallMs = 0;
   private readonly c: Redis;
+  /** Where reads go: the writer's proxy, or (`readVia`) another proxy that must serve the same ring. */
+  private readonly r: Redis;
+  private readonly prefix: string;
 
-  constructor(addr: string) {
+  /** `prefix` keeps two workloads' keys apart (default "w:"); `readVia` reads through another proxy. */
+  constructor(addr: string, opts: { prefix?: string; readVia?: string } = {}) {
     this.c = client(addr);
+    this.r = opts.readVia !== undefined ? client(opts.readVia) : this.c;
+    this.prefix = opts.prefix ?? 'w:';
   }
 
   start(): void {
     this.done = (async () => {
       for (let seq = 0; !this.stopped; seq++) {
-        const u = `w:u:${seq}`;
-        const log = `w:a:${seq % 50}`;
+        const u = `${this.prefix}u:${seq}`;
+        const log = `${this.prefix}a:${seq % 50}`;
         const t0 = performance.now();
         try {
           await this.c.set(u, String(seq));
@@ -177,11 +183,11 @@ export class Workload {
           this.acked.delete(log);
         }
         this.maxStallMs = Math.max(this.maxStallMs, performance.now() - t0);
-        const back = `w:u:${Math.floor(seq / 2)}`;
+        const back = `${this.prefix}u:${Math.floor(seq / 2)}`;
         const want = this.acked.get(back);
         if (want !== undefined) {
           try {
-            const got = await this.c.get(back);
+            const got = await this.r.get(back);
             if (got !== want) this.wrongReads.push(`${back}: read ${got}, acknowledged ${want}`);
           } catch {
             this.errors++;
@@ -197,18 +203,21 @@ export class Workload {
     await this.done;
   }
 
-  /** Every acknowledged write, read once more. */
+  /** Every acknowledged write, read once more (through the reading proxy too, when it is another). */
   async finalCheck(): Promise<string[]> {
     const bad: string[] = [];
     const keys = [...this.acked.keys()];
-    for (let i = 0; i < keys.length; i += 500) {
-      const part = keys.slice(i, i + 500);
-      const got = await this.c.mget(...part);
-      part.forEach((k, j) => {
-        if (got[j] !== this.acked.get(k)) bad.push(`${k}: ${got[j]} != acknowledged ${this.acked.get(k)}`);
-      });
+    for (const c of new Set([this.c, this.r])) {
+      for (let i = 0; i < keys.length; i += 500) {
+        const part = keys.slice(i, i + 500);
+        const got = await c.mget(...part);
+        part.forEach((k, j) => {
+          if (got[j] !== this.acked.get(k)) bad.push(`${k}${c === this.c ? '' : ' (read through the other proxy)'}: ${got[j]} != acknowledged ${this.acked.get(k)}`);
+        });
+      }
     }
     this.c.disconnect();
+    this.r.disconnect();
     if (keys.length < 50) bad.push(`only ${keys.length} acknowledged writes: the workload did not run`);
     return bad;
   }
