@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { readState } from '../../src/reshard/index.js';
 import { ourPid } from '../../src/runtime/index.js';
-import { agentPaths, allProxies, haproxyPaths, proxyPaths, proxyView, type ApplyMode, type Topology } from '../../src/topology/index.js';
+import { agentPaths, allProxies, haproxyPaths, loadTopology, proxyPaths, proxyView, type ApplyMode, type Topology } from '../../src/topology/index.js';
 import { runCli, testDescription } from '../support/stack.js';
 import {
   allKeys, client, editDescription, haproxyPids, loadAndSnapshot, proxyMasters, reshardStack, verifyPlacement, Workload, type ReshardJsonEvent,
@@ -117,7 +117,13 @@ for (const [mode, base] of [['haproxy', 31000], ['supervise', 31100]] as const) 
         // in mode haproxy); every key on exactly the shard that ring names, content and expiry as before.
         expect(Object.keys(proxyMasters(v)).sort()).toEqual(['s1', 's2', 's3']);
         expect(proxyMasters(v).s3).toBe(a(45));
-        if (mode === 'haproxy') expect(readFileSync(proxyPaths(v.proxyDir).conf, 'utf8')).toContain(`${v.haproxyFrontends.s3}:1 s3`);
+        if (mode === 'haproxy') {
+          // s3's frontend on this proxy, as the edited description derives it.
+          const edited = loadTopology({ config: s.file });
+          const fe = proxyView(edited, allProxies(edited).find((x) => x.listen === v.proxy.listen)!).haproxyFrontends.s3!;
+          expect(fe.startsWith(`${v.proxy.listen.split(':')[0]}:`)).toBe(true);
+          expect(readFileSync(proxyPaths(v.proxyDir).conf, 'utf8')).toContain(`${fe}:1 s3`);
+        }
         expect((await verifyPlacement(v, before, (k) => k.startsWith('w:'))).slice(0, 10)).toEqual([]);
         expect((await reachableThrough(v.proxy.listen, proxyMasters(v))).slice(0, 10)).toEqual([]);
         // Neither agent ever judged its proxy's config wrong along the way.
