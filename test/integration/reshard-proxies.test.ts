@@ -66,7 +66,7 @@ for (const [mode, base] of [['haproxy', 31000], ['supervise', 31100]] as const) 
     const stack = reshardStack(base, twoProxies(base, mode));
     const a = (p: number) => `127.0.0.1:${base + p}`;
 
-    it('the cut switches both proxies in one pause; both serve the new ring; no acknowledged write lost, no wrong read', async () => {
+    it(`the cut switches both proxies in one pause${mode === 'haproxy' ? ' (after a kill -9 inside an earlier cut and --resume)' : ''}; both serve the new ring; no acknowledged write lost, no wrong read`, async () => {
       const s = stack();
       const [pa, pb] = allProxies(s.topo);
       const views: Topology[] = [proxyView(s.topo, pa!), proxyView(s.topo, pb!)];
@@ -91,7 +91,18 @@ for (const [mode, base] of [['haproxy', 31000], ['supervise', 31100]] as const) 
       wb.start();
       let r;
       try {
-        r = await s.cli(['reshard', '--yes', '--json']);
+        if (mode === 'haproxy') {
+          // Killed (SIGKILL) inside the cut, holding both proxies' locks, with both nutcrackers stopped and each
+          // proxy's successor HAProxy running beside its old one: nothing committed. Their agents start both
+          // nutcrackers again on the old ring; --resume keeps one HAProxy per proxy and cuts again.
+          const killed = await s.cli(['reshard', '--yes', '--json'], { env: { REDIS_SHARD_RESHARD_EXIT_AT: 'switching' } });
+          expect(killed.code).not.toBe(0);
+          expect(readState(s.topo.stateDir)?.phase).toBe('cutting');
+          expect(haproxyPids(s.topo.stateDir)).toHaveLength(4);
+          r = await s.cli(['reshard', '--resume', '--json']);
+        } else {
+          r = await s.cli(['reshard', '--yes', '--json']);
+        }
       } finally {
         await new Promise((res) => setTimeout(res, 300));
         await wa.stop();
