@@ -12,6 +12,19 @@ for (let i = 0; i < 256; i++) {
   TABLE_HI[i] = Number(c >> 32n);
 }
 
+/** The checksum of `buf[start, end)`, written little-endian at `out[at]` (no object per call: the copy's hot path). */
+export function writeCrc64(buf: Uint8Array, start: number, end: number, out: Buffer, at: number): void {
+  let lo = 0;
+  let hi = 0;
+  for (let i = start; i < end; i++) {
+    const idx = (lo ^ buf[i]!) & 0xff;
+    lo = ((lo >>> 8) | (hi << 24)) ^ TABLE_LO[idx]!;
+    hi = (hi >>> 8) ^ TABLE_HI[idx]!;
+  }
+  out.writeUInt32LE(lo >>> 0, at);
+  out.writeUInt32LE(hi >>> 0, at + 4);
+}
+
 /** A running checksum: `update` over consecutive pieces equals one pass over their concatenation. */
 export class Crc64 {
   private lo = 0;

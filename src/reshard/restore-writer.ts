@@ -2,13 +2,53 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { encodeCommand } from '../engine/index.js';
 import { mustParseAddress } from '../topology/index.js';
-import { Crc64 } from './crc64.js';
+import { writeCrc64 } from './crc64.js';
 import { rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
 
 const SEGMENT = 1 << 20;
 const HEAD = Buffer.from('*6\r\n$7\r\nRESTORE\r\n');
 const SET = Buffer.from('$3\r\nSET\r\n');
-const TAIL = Buffer.from('\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
+const PXAT = Buffer.from('$4\r\nPXAT\r\n');
+
+/** `*n\r\n` or `$n\r\n` at `at`; returns the position after it. */
+function header(b: Buffer, at: number, mark: number, n: number): number {
+  b[at++] = mark;
+  at = digits(b, at, n);
+  b[at++] = 13;
+  b[at++] = 10;
+  return at;
+}
+
+function digits(b: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    b[at] = 48 + n;
+    return at + 1;
+  }
+  const s = String(n);
+  for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+  return at + s.length;
+}
+
+/** A bulk string of `src[start, end)`. */
+function bulk(b: Buffer, at: number, src: Buffer, start: number, end: number): number {
+  at = header(b, at, 36, end - start);
+  at += src.copy(b, at, start, end);
+  b[at++] = 13;
+  b[at++] = 10;
+  return at;
+}
+
+/** A bulk string of a number's decimal digits. */
+function bulkNumber(b: Buffer, at: number, n: number): number {
+  const s = String(n);
+  at = header(b, at, 36, s.length);
+  for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+  at += s.length;
+  b[at++] = 13;
+  b[at++] = 10;
+  return at;
+}
+const TAIL = Buffer.from('$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
 
 /**
  * RESTORE ... REPLACE ABSTTL (and SET) commands to one destination master on a connection of its own, written as raw RESP
@@ -19,13 +59,16 @@ const TAIL = Buffer.from('\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
 export class RestoreWriter {
   private segments: Buffer[] = [];
   private cur = Buffer.allocUnsafe(SEGMENT);
+  /** `cur[start, at)` is queued and not yet handed to the socket; `cur[0, start)` is, and must not be reused. */
+  private start = 0;
   private at = 0;
   private sent = 0;
   private acked = 0;
-  private rest = '';
+  /** Inside a reply line that began in an earlier chunk; its text so far when it is an error line. */
+  private lineOpen = false;
+  private lineErr: string | null = null;
   private error: Error | null = null;
   private waiter: { below: number; resolve: () => void } | null = null;
-  private readonly versionBytes = Buffer.alloc(2);
 
   private constructor(private readonly sock: Socket, private readonly addr: string) {
     sock.on('data', (d: Buffer) => this.onReplies(d));
@@ -67,17 +110,18 @@ export class RestoreWriter {
 
   /** Queues SET key value [PXAT expireMs]. */
   addSet(key: Buffer, value: Buffer, expireMs: number): number {
-    const pxat = expireMs > 0 ? String(expireMs) : null;
-    this.reserve(16 + SET.length + 24 + key.length + 24 + value.length + (pxat !== null ? 40 : 0));
+    const pxat = expireMs > 0;
+    this.reserve(64 + key.length + value.length);
     const b = this.cur;
     let at = this.at;
-    at += b.write(pxat !== null ? '*5\r\n' : '*3\r\n', at, 'latin1');
+    at = header(b, at, 42 /* '*' */, pxat ? 5 : 3);
     at += SET.copy(b, at);
-    at += b.write(`$${key.length}\r\n`, at, 'latin1');
-    at += key.copy(b, at);
-    at += b.write(`\r\n$${value.length}\r\n`, at, 'latin1');
-    at += value.copy(b, at);
-    at += b.write(pxat !== null ? `\r\n$4\r\nPXAT\r\n$${pxat.length}\r\n${pxat}\r\n` : '\r\n', at, 'latin1');
+    at = bulk(b, at, key, 0, key.length);
+    at = bulk(b, at, value, 0, value.length);
+    if (pxat) {
+      at += PXAT.copy(b, at);
+      at = bulkNumber(b, at, expireMs);
+    }
     this.at = at;
     this.sent++;
     return key.length + value.length;
@@ -85,23 +129,23 @@ export class RestoreWriter {
 
   /** Queues one RESTORE of a value read from an RDB (`src[start, end)`, of RDB `type`), checksummed as DUMP would. */
   add(key: Buffer, expireMs: number, type: number, rdbVersion: number, src: Buffer, start: number, end: number): number {
-    const ttl = String(expireMs > 0 ? expireMs : 0);
     const payloadLen = 1 + (end - start) + 2 + 8;
-    const size = HEAD.length + 24 + key.length + 24 + ttl.length + 24 + payloadLen + TAIL.length;
-    this.reserve(size);
+    this.reserve(HEAD.length + 80 + key.length + payloadLen + TAIL.length);
     const b = this.cur;
     let at = this.at;
     at += HEAD.copy(b, at);
-    at += b.write(`$${key.length}\r\n`, at, 'latin1');
-    at += key.copy(b, at);
-    at += b.write(`\r\n$${ttl.length}\r\n${ttl}\r\n$${payloadLen}\r\n`, at, 'latin1');
+    at = bulk(b, at, key, 0, key.length);
+    at = bulkNumber(b, at, expireMs > 0 ? expireMs : 0);
+    at = header(b, at, 36 /* '$' */, payloadLen);
     const payloadAt = at;
     b[at++] = type;
     at += src.copy(b, at, start, end);
-    this.versionBytes.writeUInt16LE(rdbVersion, 0);
-    at += this.versionBytes.copy(b, at);
-    new Crc64().update(b, payloadAt, at).writeLE(b, at);
+    b.writeUInt16LE(rdbVersion, at);
+    at += 2;
+    writeCrc64(b, payloadAt, at, b, at);
     at += 8;
+    b[at++] = 13;
+    b[at++] = 10;
     at += TAIL.copy(b, at);
     this.at = at;
     this.sent++;
@@ -122,10 +166,9 @@ export class RestoreWriter {
   }
 
   private writeQueued(): void {
-    if (this.at > 0) {
-      this.segments.push(this.cur.subarray(0, this.at));
-      this.cur = Buffer.allocUnsafe(SEGMENT);
-      this.at = 0;
+    if (this.at > this.start) {
+      this.segments.push(this.cur.subarray(this.start, this.at));
+      this.start = this.at;
     }
     for (const s of this.segments) this.sock.write(s);
     this.segments = [];
@@ -133,27 +176,35 @@ export class RestoreWriter {
 
   private reserve(size: number): void {
     if (this.at + size <= this.cur.length) return;
-    if (this.at > 0) this.segments.push(this.cur.subarray(0, this.at));
+    if (this.at > this.start) this.segments.push(this.cur.subarray(this.start, this.at));
     this.cur = Buffer.allocUnsafe(Math.max(SEGMENT, size));
+    this.start = 0;
     this.at = 0;
   }
 
+  /** Counts reply lines (+OK, or an error line, kept as text) without making a string of each. */
   private onReplies(d: Buffer): void {
-    const text = this.rest + d.toString('latin1');
     let from = 0;
-    for (;;) {
-      const eol = text.indexOf('\r\n', from);
-      if (eol < 0) break;
-      if (text.charCodeAt(from) === 45 /* '-' */ && !this.error) {
-        const line = text.slice(from + 1, eol);
+    while (from < d.length) {
+      if (!this.lineOpen) {
+        this.lineOpen = true;
+        this.lineErr = d[from] === 45 /* '-' */ ? '' : null;
+      }
+      const nl = d.indexOf(10, from);
+      const end = nl < 0 ? d.length : nl;
+      if (this.lineErr !== null) this.lineErr += d.toString('latin1', from, end);
+      if (nl < 0) break;
+      if (this.lineErr !== null && !this.error) {
+        const line = this.lineErr.slice(1).replace(/\r$/, '');
         // A payload RESTORE refuses is this reader's mistake, not the data's: the caller copies another way.
         const E = /payload|Bad data format/i.test(line) ? RdbUnsupported : Error;
         this.error = new E(`RESTORE on ${this.addr}: ${line}`);
       }
       this.acked++;
-      from = eol + 2;
+      this.lineOpen = false;
+      this.lineErr = null;
+      from = nl + 1;
     }
-    this.rest = text.slice(from);
     this.wake();
   }
 
