@@ -1,0 +1,71 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RdbUnsupported } from '../../src/reshard/rdb-reader.js';
+import { RestoreWriter } from '../../src/reshard/restore-writer.js';
+
+/** A server that, on each read, answers with the pieces `replies` returns for all it has read so far (one write each). */
+function fakeRedis(replies: (received: Buffer) => string[] | null): Promise<{ server: Server; port: number; received: () => Buffer }> {
+  let all = Buffer.alloc(0);
+  return new Promise((resolve) => {
+    const server = createServer((sock: Socket) => {
+      sock.on('data', (d: Buffer) => {
+        all = Buffer.concat([all, d]);
+        const pieces = replies(all);
+        if (pieces) for (const p of pieces) sock.write(p);
+      });
+    });
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, received: () => all }));
+  });
+}
+
+describe('RestoreWriter replies and commands', () => {
+  let server: Server | null = null;
+  afterEach(() => {
+    server?.close();
+    server = null;
+  });
+
+  it('writes SET [PXAT] and RESTORE as valid RESP and counts replies split anywhere', async () => {
+    let answered = 0;
+    const f = await fakeRedis((all) => {
+      // One reply per command seen so far, in pieces cut mid-line.
+      const commands = all.toString('latin1').split(/\*[0-9]+\r\n/).length - 1;
+      const out: string[] = [];
+      for (; answered < commands; answered++) out.push('+O', 'K\r', '\n');
+      return out;
+    });
+    server = f.server;
+    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, 'pw', 3, 2000);
+    w.addSet(Buffer.from('k1'), Buffer.from('v1'), -1);
+    w.addSet(Buffer.from('k2'), Buffer.from('value two'), 1_900_000_000_123);
+    const value = Buffer.from([0x05, 0x01, 0x02]);
+    w.add(Buffer.from('k3'), -1, 0, 10, value, 0, value.length);
+    await w.drain(0);
+    expect(w.inFlight).toBe(0);
+    const text = f.received().toString('latin1');
+    expect(text.startsWith('*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n')).toBe(true);
+    expect(text).toContain('*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$2\r\nv1\r\n');
+    expect(text).toContain('*5\r\n$3\r\nSET\r\n$2\r\nk2\r\n$9\r\nvalue two\r\n$4\r\nPXAT\r\n$13\r\n1900000000123\r\n');
+    // RESTORE k3 0 <type 0, the value, version 10 LE, 8 bytes of CRC> REPLACE ABSTTL
+    expect(text).toMatch(/\*6\r\n\$7\r\nRESTORE\r\n\$2\r\nk3\r\n\$1\r\n0\r\n\$14\r\n[^]{14}\r\n\$7\r\nREPLACE\r\n\$6\r\nABSTTL\r\n$/);
+    w.close();
+  });
+
+  it('an error line split across chunks fails the drain with its text; a payload error is RdbUnsupported', async () => {
+    let step = 0;
+    const f = await fakeRedis((all) => {
+      const t = all.toString('latin1');
+      if (step === 0 && t.includes('SELECT')) return (step = 1), ['+OK\r\n'];
+      if (step === 1 && t.includes('RESTORE')) return (step = 2), ['-ERR DUMP pay', 'load version or checksum are wr', 'ong\r', '\n'];
+      return null;
+    });
+    server = f.server;
+    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
+    const v = Buffer.from('x');
+    w.add(Buffer.from('k'), -1, 0, 10, v, 0, 1);
+    const e = await w.drain(0).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(RdbUnsupported);
+    expect((e as Error).message).toBe(`RESTORE on 127.0.0.1:${f.port}: ERR DUMP payload version or checksum are wrong`);
+    w.close();
+  });
+});
