@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { readState } from '../../src/reshard/index.js';
 import { ourPid } from '../../src/runtime/index.js';
@@ -99,6 +99,9 @@ for (const [mode, base] of [['haproxy', 31000], ['supervise', 31100]] as const) 
           expect(killed.code).not.toBe(0);
           expect(readState(s.topo.stateDir)?.phase).toBe('cutting');
           expect(haproxyPids(s.topo.stateDir)).toHaveLength(4);
+          // status shows the reshard in progress with several proxies.
+          const st = await s.cli(['status', '--json']);
+          expect((JSON.parse(st.stdout) as { reshard: { phase: string } | null }).reshard?.phase, st.stderr).toBe('cutting');
           r = await s.cli(['reshard', '--resume', '--json']);
         } else {
           r = await s.cli(['reshard', '--yes', '--json']);
@@ -162,10 +165,13 @@ for (const [mode, base] of [['haproxy', 31000], ['supervise', 31100]] as const) 
 }
 
 describe('reshard refuses a description with a proxy on another host', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'redis-shard-test-31200-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('exit 2 before anything (plan, run, resume), naming the proxy and why; nothing created', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'redis-shard-test-31200-'));
     const file = join(dir, 'redis-shard.yml');
     writeFileSync(file, stringify(testDescription(31200, {
       proxy: { hash: 'murmur' },
