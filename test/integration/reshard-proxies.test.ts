@@ -11,9 +11,9 @@ import {
   allKeys, client, editDescription, haproxyPids, loadAndSnapshot, proxyMasters, reshardStack, verifyPlacement, Workload, type ReshardJsonEvent,
 } from './reshard-helpers.js';
 
-// Ports 33000-33299 belong to this file (31100-31299 are hashring-differential's). Per stack (base 33000 mode haproxy, 33100 mode supervise): s1 +0..2,
+// Ports 26500-26799 belong to this file (below the ephemeral range, 32768 on). Per stack (base 26500 mode haproxy, 26600 mode supervise): s1 +0..2,
 // s2 +10..12, sentinels +20..22 on 127.0.0.1; two proxies on this host, 127.0.0.2:+30 and 127.0.0.3:+30 (stats +31,
-// derived HAProxy frontends +40..42 on each proxy's address); the added s3 on 127.0.0.1 +45..47. 33200-33210: the
+// derived HAProxy frontends +40..42 on each proxy's address); the added s3 on 127.0.0.1 +45..47. 26700-26710: the
 // refusal of a proxy on another host (nothing listens).
 const HOST_A = '127.0.0.2';
 const HOST_B = '127.0.0.3';
@@ -61,7 +61,7 @@ async function reachableThrough(proxy: string, masters: Record<string, string>):
   return bad;
 }
 
-for (const [mode, base] of [['haproxy', 33000], ['supervise', 33100]] as const) {
+for (const [mode, base] of [['haproxy', 26500], ['supervise', 26600]] as const) {
   describe(`reshard with two proxies on this host (apply mode ${mode}): add a shard under load through both`, () => {
     const stack = reshardStack(base, twoProxies(base, mode));
     const a = (p: number) => `127.0.0.1:${base + p}`;
@@ -171,16 +171,16 @@ describe('reshard refuses a description with a proxy on another host', () => {
   });
 
   it('exit 2 before anything (plan, run, resume), naming the proxy and why; nothing created', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'redis-shard-test-33200-'));
+    dir = mkdtempSync(join(tmpdir(), 'redis-shard-test-26700-'));
     const file = join(dir, 'redis-shard.yml');
-    writeFileSync(file, stringify(testDescription(33200, {
+    writeFileSync(file, stringify(testDescription(26700, {
       proxy: { hash: 'murmur' },
-      proxies: [{ listen: '127.0.0.2:33230' }, { listen: '10.255.255.1:33230' }],
+      proxies: [{ listen: '127.0.0.2:26730' }, { listen: '10.255.255.1:26730' }],
     })));
     for (const args of [['reshard', '--plan'], ['reshard', '--yes'], ['reshard', '--resume']]) {
       const r = await runCli(['-c', file, ...args], { cwd: dir, timeoutMs: 30_000 });
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(/proxies\[1\] \(10\.255\.255\.1:33230\) runs on another host: reshard's cut stops every proxy.*only for proxies on this host.*nothing was changed/);
+      expect(r.stderr).toMatch(/proxies\[1\] \(10\.255\.255\.1:26730\) runs on another host: reshard's cut stops every proxy.*only for proxies on this host.*nothing was changed/);
     }
     expect(existsSync(join(dir, 'state'))).toBe(false);
   }, 60_000);
