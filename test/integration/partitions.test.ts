@@ -132,6 +132,8 @@ describe.skipIf(!avail.ok)('partitions between hosts (network namespaces)', () =
       const lost = r.check.shards.find((x) => x.shard === shard)!.lostAckTimes.filter((t) => t >= r.splitAt!);
       expect(Math.max(0, ...lost.map((t) => t - r.splitAt!)), `${shard}: last lost write after its fence`).toBeLessThanOrEqual(fence!.atMs);
     }
+    // The same bound as partition-test's "lost after fence" column prints it.
+    expect(r.lostAfterFence).toBe(0);
     // Unfenced once the majority is back: the proxy is on the new master (status healthy, checked in run()).
     expect(r.unfences.map((u) => u.shard)).toEqual(expect.arrayContaining(r.fences.map((f) => f.shard)));
     return r;

@@ -36,10 +36,11 @@ export function register(program: Command): void {
     .option('--post <seconds>', 'writes after the stack has converged', intOption('--post', 0, 3600), 10)
     .option('--flap <seconds>', 'flapping: each split and each heal lasts this long', intOption('--flap', 1, 600), 3)
     .option('--flap-for <seconds>', 'flapping: for how long', intOption('--flap-for', 1, 3600), 60)
+    .option('--repeat <n>', 'run the scenarios this many times on each stack (intermittent outcomes)', intOption('--repeat', 1, 1000), 1)
     .option('--net <n>', 'lab addresses 10.231.<n>.0/24', intOption('--net', 0, 255), 13)
     .option('--json', 'every result as JSON')
     .action(
-      async (opts: { layout: string[]; apply: string[]; scenarios: ScenarioName[]; fence: string[]; lag?: number; hold: number; pre: number; post: number; flap: number; flapFor: number; net: number; json?: boolean }) => {
+      async (opts: { layout: string[]; apply: string[]; scenarios: ScenarioName[]; fence: string[]; lag?: number; hold: number; pre: number; post: number; flap: number; flapFor: number; repeat: number; net: number; json?: boolean }) => {
         const layouts: Layout[] = opts.layout.includes('both') ? ['separate', 'colocated'] : (opts.layout as Layout[]);
         const applies: LabApply[] = opts.apply.includes('both') ? ['haproxy', 'supervise'] : (opts.apply as LabApply[]);
         const fence = opts.fence.includes('both') ? [false, true] : opts.fence.map((f) => f === 'on');
@@ -54,6 +55,7 @@ export function register(program: Command): void {
           minReplicasMaxLag: lag,
           timing: { preMs: opts.pre * 1000, holdMs: opts.hold * 1000, postMs: opts.post * 1000, flapMs: opts.flap * 1000, flapForMs: opts.flapFor * 1000 },
           net: opts.net,
+          repeat: opts.repeat,
           log,
         });
         if (opts.json) {

@@ -50,6 +50,11 @@ export interface ScenarioResult {
   lostAfterSplit: number;
   /** ms from the split to the acknowledgement of the last lost write (the window the cut-off master kept acking). */
   lostWindowMs: number | null;
+  /**
+   * Lost writes of fenced shards acknowledged after their fence (the first one of the run): 0 is the fenced bound
+   * holding. Null when nothing was fenced, and for flapping (its heals lift the fence in between).
+   */
+  lostAfterFence: number | null;
   /** For each master on the cut-off side: bytes its replicas had not acknowledged just before the split. */
   replicationGapBytes: Record<string, number>;
   fences: Array<{ shard: string; atMs: number }>;
@@ -257,6 +262,12 @@ export async function runScenario(stack: LabStack, scenario: ScenarioName, t: Sc
   const since = splitAt ?? 0;
   const events = stack.agentEvents(since - 1000, ['fence', 'unfence']).filter((e) => splitAt !== null && Date.parse(e.ts) >= splitAt);
   const rel = (e: { ts: string }) => Date.parse(e.ts) - (splitAt ?? 0);
+  const firstFence = new Map<string, number>();
+  for (const e of events) if (e.event === 'fence' && !firstFence.has(String(e.shard))) firstFence.set(String(e.shard), Date.parse(e.ts));
+  const lostAfterFence =
+    firstFence.size === 0 || scenario === 'flapping'
+      ? null
+      : check.shards.reduce((n, s) => n + s.lostAckTimes.filter((t) => firstFence.has(s.shard) && t > firstFence.get(s.shard)!).length, 0);
   const result: ScenarioResult = {
     scenario,
     layout: stack.opts.layout,
@@ -271,6 +282,7 @@ export async function runScenario(stack: LabStack, scenario: ScenarioName, t: Sc
     lostBeforeSplit: splitAt === null ? check.lost : lostTimes.filter((x) => x < splitAt).length,
     lostAfterSplit: splitAt === null ? 0 : lostTimes.filter((x) => x >= splitAt).length,
     lostWindowMs: splitAt === null || lostTimes.length === 0 ? null : Math.max(...lostTimes) - splitAt,
+    lostAfterFence,
     replicationGapBytes,
     fences: events.filter((e) => e.event === 'fence').map((e) => ({ shard: String(e.shard), atMs: rel(e) })),
     unfences: events.filter((e) => e.event === 'unfence').map((e) => ({ shard: String(e.shard), atMs: rel(e) })),

@@ -16,6 +16,8 @@ export interface SuiteOptions {
   /** Third octet of the lab net 10.231.X.0/24. */
   net?: number;
   log?: (line: string) => void;
+  /** Runs of the scenarios on each stack, one after the other (default 1): intermittent outcomes show up. */
+  repeat?: number;
   /** Called with each result as it comes. */
   onResult?: (r: ScenarioResult) => void;
 }
@@ -79,7 +81,7 @@ export async function runPartitionSuite(o: SuiteOptions): Promise<SuiteResult> {
           ...(o.log ? { log: o.log } : {}),
         });
         try {
-          for (const s of todo) {
+          for (const s of Array.from({ length: o.repeat ?? 1 }, () => todo).flat()) {
             const why = await precondition(stack, s);
             if (why) {
               skipped.push({ layout, apply, scenario: s, why: `${why} (fence ${fence ? 'on' : 'off'})` });
@@ -103,7 +105,7 @@ export function resultRows(results: ScenarioResult[]): { head: string[]; rows: s
   const n = (x: number) => x.toLocaleString('en-US');
   const s = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
   return {
-    head: ['apply', 'layout', 'fence', 'scenario', 'acked', 'lost', 'lost %', 'lost window', 'indet.', 'unavailable per shard (longest)', 'fenced at', 'failed over', 'converged'],
+    head: ['apply', 'layout', 'fence', 'scenario', 'acked', 'lost', 'lost %', 'lost window', 'indet.', 'unavailable per shard (longest)', 'fenced at', 'lost after fence', 'failed over', 'converged'],
     rows: results.map((r) => [
       r.apply,
       r.layout,
@@ -116,6 +118,7 @@ export function resultRows(results: ScenarioResult[]): { head: string[]; rows: s
       n(r.check.indeterminate),
       r.check.shards.map((x) => `${x.shard} ${s(x.longestMs)}`).join(', '),
       r.fences.length ? r.fences.map((f) => `${f.shard} ${s(f.atMs)}`).join(', ') : '-',
+      r.lostAfterFence === null ? '-' : n(r.lostAfterFence),
       r.failedOver.length ? r.failedOver.join(', ') : '-',
       `${(r.convergedMs / 1000).toFixed(1)} s`,
     ]),
