@@ -3,7 +3,7 @@ import { copyKeys, scanAll, scanPipelined, type CopyResult, type MigrateTarget }
 import { RdbUnsupported } from './rdb-reader.js';
 import { readSnapshot } from './rdb-sync.js';
 import { RestoreWriter } from './restore-writer.js';
-import { snapshotReplica, withNoSyncDelay } from './snapshot-source.js';
+import { snapshotReplica, withSnapshotSettings } from './snapshot-source.js';
 import { RunnerSession } from './session.js';
 import { writeState } from './state.js';
 
@@ -145,7 +145,7 @@ export class CopyPhase extends RunnerSession {
       for (const d of this.state.destinations) {
         if (d !== source) writers.set(d, await RestoreWriter.open(await this.master(d), this.deps.password, this.db, 5000));
       }
-      const { bytes } = await withNoSyncDelay(replica, this.deps.password, () =>
+      const { bytes } = await withSnapshotSettings(replica, this.deps.password, () =>
         readSnapshot(replica, this.deps.password, 30_000, (e, version) => {
           if (e.db !== this.db) return;
           const to = this.place.newOwner(e.key);

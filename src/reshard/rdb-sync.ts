@@ -7,7 +7,9 @@ import { RdbReader, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
 /**
  * A point-in-time snapshot of one instance, as a replica's full sync gets it, read key by key. REPLCONF rdb-only
  * (Redis 7.0) makes the instance send the RDB and close: no replication stream follows, and the connection is
- * not counted as a replica. The instance forks for it: the copy costs the source a fork, not a command per key.
+ * not counted as a replica. With `capa eof` the RDB is streamed as the fork writes it (diskless sync), so the copy
+ * runs while it is being written. The instance forks for it: the copy costs the source a fork, not a command per
+ * key.
  *
  * `each` is called for every key, synchronously while its bytes are in hand; `afterChunk` after each chunk read
  * (awaiting it pauses the reading: the way the caller keeps its destinations from falling behind).
@@ -24,7 +26,8 @@ export async function readSnapshot(
   sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`${addr}: no snapshot bytes for ${timeoutMs} ms`)));
   try {
     await once(sock, 'connect');
-    const setup = [...(password !== null ? [['AUTH', password]] : []), ['REPLCONF', 'rdb-only', '1']];
+    // capa eof: without it Redis writes the RDB to disk first and sends it when done (no overlap with our copy).
+    const setup = [...(password !== null ? [['AUTH', password]] : []), ['REPLCONF', 'capa', 'eof'], ['REPLCONF', 'rdb-only', '1']];
     // SYNC only after the other replies are read: Redis refuses it while a reply to the client is still pending.
     sock.write(setup.map(encodeCommand).join(''));
     let replies = setup.length;

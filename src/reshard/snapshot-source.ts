@@ -39,19 +39,34 @@ export async function snapshotReplica(
 }
 
 /**
- * Runs `fn` with the replica's diskless-sync delay at 0 (its default, 5 s, waits for more replicas to share the
- * fork), then puts the old value back. A crash in between leaves 0: replicas of it would start their own full
- * syncs without waiting for each other, nothing else.
+ * Runs `fn` with the replica set up for one fast snapshot, then puts its settings back:
+ * - `repl-diskless-sync-delay 0`: its default, 5 s, waits for more replicas to share the fork;
+ * - `rdbcompression no`: LZF is most of the fork's CPU per key, and the destination master and each of its
+ *   replicas would spend as much again expanding every compressed value of a RESTORE. The bytes cross a local
+ *   link once; the CPU would be spent on every instance.
+ * A crash in between leaves them so: replicas of this replica would start their full syncs without waiting for
+ * each other, and its own RDB files would be written uncompressed; nothing else.
  */
-export async function withNoSyncDelay<T>(addr: string, password: string | null, fn: () => Promise<T>): Promise<T> {
+export async function withSnapshotSettings<T>(addr: string, password: string | null, fn: () => Promise<T>): Promise<T> {
+  const wanted: Record<string, string> = { 'repl-diskless-sync-delay': '0', rdbcompression: 'no' };
   const before = await withClient(addr, password, async (c) => {
-    const [, v] = (await c.config('GET', 'repl-diskless-sync-delay')) as string[];
-    if (v !== '0') await c.config('SET', 'repl-diskless-sync-delay', '0');
-    return v ?? '5';
+    const was: Record<string, string> = {};
+    for (const [k, v] of Object.entries(wanted)) {
+      const [, now] = (await c.config('GET', k)) as string[];
+      if (now !== undefined && now !== v) {
+        await c.config('SET', k, v);
+        was[k] = now;
+      }
+    }
+    return was;
   }, { timeoutMs: 2000 });
   try {
     return await fn();
   } finally {
-    if (before !== '0') await withClient(addr, password, (c) => c.config('SET', 'repl-diskless-sync-delay', before), { timeoutMs: 2000 }).catch(() => {});
+    if (Object.keys(before).length > 0) {
+      await withClient(addr, password, async (c) => {
+        for (const [k, v] of Object.entries(before)) await c.config('SET', k, v);
+      }, { timeoutMs: 2000 }).catch(() => {});
+    }
   }
 }
