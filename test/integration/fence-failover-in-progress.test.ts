@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, type Agent } from '../../src/agent/index.js';
-import { parseResp } from '../../src/engine/index.js';
 import { renderNutcrackerYml } from '../../src/render/index.js';
 import { portAccepts, stopPid, waitFor } from '../../src/runtime/index.js';
 import { loadTopology, proxyPaths, type Topology } from '../../src/topology/index.js';
+import { bulk, respServer } from '../support/fake-sentinel.js';
 import { killLeftovers, testDescription } from '../support/stack.js';
 import { proxyServers, readEvents } from './agent-helpers.js';
 
@@ -35,48 +35,22 @@ interface Scripted {
 }
 
 function scriptedSentinel(port: number, state: Scripted): Promise<Server> {
-  const sockets = new Set<Socket>();
-  const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-  const srv = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const r = parseResp(buf, 0);
-        if (!r) return;
-        buf = buf.subarray(r.next);
-        if (state.silent) continue;
-        const cmd = (r.value as string[]).map((x) => String(x));
-        const op = cmd[0]!.toUpperCase();
-        if (op === 'PSUBSCRIBE') sock.write(`*3\r\n${bulk('psubscribe')}${bulk('*')}:1\r\n`);
-        else if (op === 'SENTINEL') {
-          const v = state.views[cmd[2] ?? ''];
-          if (!v) sock.write('$-1\r\n');
-          else {
-            const [ip, p] = v.addr.split(':') as [string, string];
-            sock.write(
-              cmd[1]!.toUpperCase() === 'MASTER'
-                ? `*8\r\n${bulk('ip')}${bulk(ip)}${bulk('port')}${bulk(p)}${bulk('flags')}${bulk(v.flags)}${bulk('config-epoch')}${bulk(String(v.epoch))}`
-                : `*2\r\n${bulk(ip)}${bulk(p)}`,
-            );
-          }
-        } else sock.write('+OK\r\n');
+  return respServer(port, (cmd, sock) => {
+    if (state.silent) return;
+    const op = cmd[0]!.toUpperCase();
+    if (op === 'PSUBSCRIBE') sock.write(`*3\r\n${bulk('psubscribe')}${bulk('*')}:1\r\n`);
+    else if (op === 'SENTINEL') {
+      const v = state.views[cmd[2] ?? ''];
+      if (!v) sock.write('$-1\r\n');
+      else {
+        const [ip, p] = v.addr.split(':') as [string, string];
+        sock.write(
+          cmd[1]!.toUpperCase() === 'MASTER'
+            ? `*8\r\n${bulk('ip')}${bulk(ip)}${bulk('port')}${bulk(p)}${bulk('flags')}${bulk(v.flags)}${bulk('config-epoch')}${bulk(String(v.epoch))}`
+            : `*2\r\n${bulk(ip)}${bulk(p)}`,
+        );
       }
-    });
-  });
-  return new Promise((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(port, '127.0.0.1', () => {
-      const close = srv.close.bind(srv);
-      srv.close = ((cb?: (err?: Error) => void) => {
-        for (const s of sockets) s.destroy();
-        return close(cb);
-      }) as typeof srv.close;
-      resolve(srv);
-    });
+    } else sock.write('+OK\r\n');
   });
 }
 

@@ -11,10 +11,15 @@ import { testDescription } from './stack.js';
 /** silent: accepts and reads, never answers; garbage: answers nonsense; liar: names that address as master. */
 export type FakeSentinelBehaviour = 'garbage' | 'silent' | { liar: string };
 
-/** A TCP server that speaks just enough RESP to be subscribed to and asked SENTINEL questions. */
-export function fakeSentinel(port: number, behaviour: FakeSentinelBehaviour): Promise<Server> {
+/** A RESP bulk string. */
+export const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+
+/**
+ * A TCP server on 127.0.0.1:`port` that reads RESP commands and hands each to `answer` (which writes the reply, or
+ * nothing); malformed input closes the connection. Its close() also drops the open connections.
+ */
+export function respServer(port: number, answer: (cmd: string[], sock: Socket) => void): Promise<Server> {
   const sockets = new Set<Socket>();
-  const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
   const srv = createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
@@ -31,28 +36,7 @@ export function fakeSentinel(port: number, behaviour: FakeSentinelBehaviour): Pr
         }
         if (!r) return;
         buf = buf.subarray(r.next);
-        const cmd = (r.value as string[]).map((x) => String(x).toUpperCase());
-        if (behaviour === 'silent') continue;
-        if (cmd[0] === 'PSUBSCRIBE') {
-          sock.write(`*3\r\n${bulk('psubscribe')}${bulk('*')}:1\r\n`);
-          if (behaviour === 'garbage') {
-            const push = (ch: string, msg: string) => sock.write(`*4\r\n${bulk('pmessage')}${bulk('*')}${bulk(ch)}${bulk(msg)}`);
-            push('+switch-master', 's1 127.0.0.1 not-a-port $(reboot) 1');
-            push('+selected-slave', 'slave garbage');
-            push('+odown', 'master s1 127.0.0.1');
-          }
-        } else if (cmd[0] === 'SENTINEL' && behaviour === 'garbage') {
-          sock.write(cmd[1] === 'MASTER' ? `*3\r\n${bulk('ip')}${bulk('x')}${bulk('y')}` : `${bulk('hello')}`);
-        } else if (cmd[0] === 'SENTINEL' && typeof behaviour === 'object') {
-          const [ip, p] = behaviour.liar.split(':') as [string, string];
-          sock.write(
-            cmd[1] === 'MASTER'
-              ? `*8\r\n${bulk('ip')}${bulk(ip)}${bulk('port')}${bulk(p)}${bulk('flags')}${bulk('master')}${bulk('config-epoch')}${bulk('99')}`
-              : `*2\r\n${bulk(ip)}${bulk(p)}`,
-          );
-        } else {
-          sock.write('+OK\r\n');
-        }
+        answer((r.value as unknown[]).map((x) => String(x)), sock);
       }
     });
   });
@@ -66,6 +50,34 @@ export function fakeSentinel(port: number, behaviour: FakeSentinelBehaviour): Pr
       }) as typeof srv.close;
       resolve(srv);
     });
+  });
+}
+
+/** A TCP server that speaks just enough RESP to be subscribed to and asked SENTINEL questions. */
+export function fakeSentinel(port: number, behaviour: FakeSentinelBehaviour): Promise<Server> {
+  return respServer(port, (raw, sock) => {
+    const cmd = raw.map((x) => x.toUpperCase());
+    if (behaviour === 'silent') return;
+    if (cmd[0] === 'PSUBSCRIBE') {
+      sock.write(`*3\r\n${bulk('psubscribe')}${bulk('*')}:1\r\n`);
+      if (behaviour === 'garbage') {
+        const push = (ch: string, msg: string) => sock.write(`*4\r\n${bulk('pmessage')}${bulk('*')}${bulk(ch)}${bulk(msg)}`);
+        push('+switch-master', 's1 127.0.0.1 not-a-port $(reboot) 1');
+        push('+selected-slave', 'slave garbage');
+        push('+odown', 'master s1 127.0.0.1');
+      }
+    } else if (cmd[0] === 'SENTINEL' && behaviour === 'garbage') {
+      sock.write(cmd[1] === 'MASTER' ? `*3\r\n${bulk('ip')}${bulk('x')}${bulk('y')}` : `${bulk('hello')}`);
+    } else if (cmd[0] === 'SENTINEL' && typeof behaviour === 'object') {
+      const [ip, p] = behaviour.liar.split(':') as [string, string];
+      sock.write(
+        cmd[1] === 'MASTER'
+          ? `*8\r\n${bulk('ip')}${bulk(ip)}${bulk('port')}${bulk(p)}${bulk('flags')}${bulk('master')}${bulk('config-epoch')}${bulk('99')}`
+          : `*2\r\n${bulk(ip)}${bulk(p)}`,
+      );
+    } else {
+      sock.write('+OK\r\n');
+    }
   });
 }
 
