@@ -215,31 +215,10 @@ export class RdbReader {
 
   private lenOrEnc(): { n: number; enc: number } {
     this.have(1);
-    const first = this.buf[this.p]!;
-    switch (first >> 6) {
-      case 0:
-        this.p += 1;
-        return { n: first & 0x3f, enc: -1 };
-      case 1:
-        this.have(2);
-        this.p += 2;
-        return { n: ((first & 0x3f) << 8) | this.buf[this.p - 1]!, enc: -1 };
-      case 2:
-        if (first === 0x80) {
-          this.have(5);
-          this.p += 5;
-          return { n: this.buf.readUInt32BE(this.p - 4), enc: -1 };
-        }
-        if (first === 0x81) {
-          this.have(9);
-          this.p += 9;
-          return { n: Number(this.buf.readBigUInt64BE(this.p - 8)), enc: -1 };
-        }
-        throw new Error(`RDB: bad length byte 0x${first.toString(16)}`);
-      default:
-        this.p += 1;
-        return { n: 0, enc: first & 0x3f };
-    }
+    this.have(lengthBytes(this.buf[this.p]!));
+    const r = lengthAt(this.buf, this.p);
+    this.p = r.next;
+    return r;
   }
 
   private skipString(): void {
@@ -256,48 +235,11 @@ export class RdbReader {
     throw new Error(`RDB: unknown string encoding ${r.enc}`);
   }
 
-  /** An LZF string's bytes expanded, its lengths starting at `at` in a complete buffer. */
-  lzfAt(buf: Buffer, at: number): Buffer {
-    this.buf = buf;
-    this.p = at;
-    const clen = this.len();
-    const ulen = this.len();
-    this.have(clen);
-    return lzfDecompress(buf.subarray(this.p, this.p + clen), ulen);
-  }
-
   /** A string as its bytes (integers as decimal text, LZF expanded): key names. A view into the buffer when stored plain. */
   private readString(): Buffer {
-    const r = this.lenOrEnc();
-    const b = this.buf;
-    if (r.enc < 0) {
-      this.have(r.n);
-      this.p += r.n;
-      return b.subarray(this.p - r.n, this.p);
-    }
-    if (r.enc === 0) {
-      this.have(1);
-      this.p += 1;
-      return Buffer.from(String(b.readInt8(this.p - 1)));
-    }
-    if (r.enc === 1) {
-      this.have(2);
-      this.p += 2;
-      return Buffer.from(String(b.readInt16LE(this.p - 2)));
-    }
-    if (r.enc === 2) {
-      this.have(4);
-      this.p += 4;
-      return Buffer.from(String(b.readInt32LE(this.p - 4)));
-    }
-    if (r.enc === 3) {
-      const clen = this.len();
-      const ulen = this.len();
-      this.have(clen);
-      this.p += clen;
-      return lzfDecompress(b.subarray(this.p - clen, this.p), ulen);
-    }
-    throw new Error(`RDB: unknown string encoding ${r.enc}`);
+    const start = this.p;
+    this.skipString();
+    return rdbStringAt(this.buf, start);
   }
 }
 
@@ -306,29 +248,45 @@ export class RdbReader {
  * value's bytes in an RdbEntry.
  */
 export function rdbStringAt(buf: Buffer, at: number): Buffer {
+  const r = lengthAt(buf, at);
+  if (r.enc < 0) return buf.subarray(r.next, r.next + r.n);
+  switch (r.enc) {
+    case 0:
+      return Buffer.from(String(buf.readInt8(r.next)));
+    case 1:
+      return Buffer.from(String(buf.readInt16LE(r.next)));
+    case 2:
+      return Buffer.from(String(buf.readInt32LE(r.next)));
+    case 3: {
+      const compressed = lengthAt(buf, r.next);
+      const expanded = lengthAt(buf, compressed.next);
+      return lzfDecompress(buf.subarray(expanded.next, expanded.next + compressed.n), expanded.n);
+    }
+  }
+  throw new Error(`RDB: unknown string encoding ${r.enc}`);
+}
+
+/** How many bytes the length (or string-encoding marker) starting with `first` takes (rdbLoadLen). */
+function lengthBytes(first: number): number {
+  return first >> 6 === 1 ? 2 : first === 0x80 ? 5 : first === 0x81 ? 9 : 1;
+}
+
+/**
+ * The length or string-encoding marker at `at` of a buffer that holds all of it: `enc` -1 and the length `n`, or
+ * the encoding (integer 0-2, LZF 3) of a string that follows; `next` is the byte after it.
+ */
+function lengthAt(buf: Buffer, at: number): { n: number; enc: number; next: number } {
   const first = buf[at]!;
   switch (first >> 6) {
     case 0:
-      return buf.subarray(at + 1, at + 1 + (first & 0x3f));
+      return { n: first & 0x3f, enc: -1, next: at + 1 };
     case 1:
-      return buf.subarray(at + 2, at + 2 + (((first & 0x3f) << 8) | buf[at + 1]!));
-    case 2: {
-      if (first === 0x80) return buf.subarray(at + 5, at + 5 + buf.readUInt32BE(at + 1));
-      if (first === 0x81) return buf.subarray(at + 9, at + 9 + Number(buf.readBigUInt64BE(at + 1)));
-      throw new Error(`RDB: bad length byte 0x${first.toString(16)}`);
-    }
-  }
-  switch (first & 0x3f) {
-    case 0:
-      return Buffer.from(String(buf.readInt8(at + 1)));
-    case 1:
-      return Buffer.from(String(buf.readInt16LE(at + 1)));
+      return { n: ((first & 0x3f) << 8) | buf[at + 1]!, enc: -1, next: at + 2 };
     case 2:
-      return Buffer.from(String(buf.readInt32LE(at + 1)));
-    case 3: {
-      const r = new RdbReader();
-      return r.lzfAt(buf, at + 1);
-    }
+      if (first === 0x80) return { n: buf.readUInt32BE(at + 1), enc: -1, next: at + 5 };
+      if (first === 0x81) return { n: Number(buf.readBigUInt64BE(at + 1)), enc: -1, next: at + 9 };
+      throw new Error(`RDB: bad length byte 0x${first.toString(16)}`);
+    default:
+      return { n: 0, enc: first & 0x3f, next: at + 1 };
   }
-  throw new Error(`RDB: unknown string encoding ${first & 0x3f}`);
 }
