@@ -90,35 +90,34 @@ export async function startReshard(deps: ReshardDeps, opts: { rate: number | nul
 }
 
 export async function resumeReshard(deps: ReshardDeps): Promise<ReshardResult> {
-  const lock = ReshardLock.take(deps.topo.stateDir);
-  try {
-    const state = readState(deps.topo.stateDir);
-    if (!state) throw new InvalidInputError('no reshard in progress in this state dir; nothing to resume');
+  return withRecordedReshard(deps, 'resume', async (state) => {
     checkSameDescription(deps.topo, state);
     deps.emit({ type: 'info', message: `resuming epoch ${state.epoch} at phase ${state.phase}` });
     await new Runner(deps, state, true).run();
-    return { state };
-  } finally {
-    lock.release();
-  }
+  });
 }
 
 export async function abortReshard(deps: ReshardDeps): Promise<ReshardResult> {
-  const lock = ReshardLock.take(deps.topo.stateDir);
-  try {
-    const state = readState(deps.topo.stateDir);
-    if (!state) throw new InvalidInputError('no reshard in progress in this state dir; nothing to abort');
+  return withRecordedReshard(deps, 'abort', async (state) => {
     if (!beforeCommit(state.phase) || liveIsNewRing(deps, state)) {
       throw new InvalidInputError(`reshard epoch ${state.epoch} is past its commit (phase ${state.phase}): the proxy serves the new ring; it can only go forward (reshard --resume)`);
     }
     await new Runner(deps, state, true).abort();
+  });
+}
+
+/** Under the reshard lock, `fn` on the recorded reshard; none recorded is bad input (nothing to `verb`). */
+async function withRecordedReshard(deps: ReshardDeps, verb: string, fn: (state: ReshardState) => Promise<void>): Promise<ReshardResult> {
+  const lock = ReshardLock.take(deps.topo.stateDir);
+  try {
+    const state = readState(deps.topo.stateDir);
+    if (!state) throw new InvalidInputError(`no reshard in progress in this state dir; nothing to ${verb}`);
+    await fn(state);
     return { state };
   } finally {
     lock.release();
   }
 }
-
-
 
 /**
  * With several proxies the plan was counted on the first one's live config: every other must serve the same ring
