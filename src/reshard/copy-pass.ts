@@ -1,5 +1,5 @@
 import { mustParseAddress } from '../topology/index.js';
-import { copyKeys, scanAll, scanPipelined, type CopyResult, type MigrateTarget } from './copy.js';
+import { copyKeys, noneCopied, scanAll, scanPipelined, type MigrateTarget } from './copy.js';
 import { RdbUnsupported } from './rdb-reader.js';
 import { readSnapshot } from './rdb-sync.js';
 import { RestoreWriter } from './restore-writer.js';
@@ -139,7 +139,7 @@ export class CopyPhase extends RunnerSession {
     const t0 = performance.now();
     const writers = new Map<string, RestoreWriter>();
     const deferred: Buffer[] = [];
-    let r: CopyResult = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+    let r = noneCopied();
     let total = 0;
     let now = Date.now();
     try {
@@ -164,7 +164,7 @@ export class CopyPhase extends RunnerSession {
           for (const w of writers.values()) await w.drain(SNAPSHOT_IN_FLIGHT);
           total += r.copied;
           this.count(r);
-          r = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+          r = noneCopied();
           now = Date.now();
         }),
       );

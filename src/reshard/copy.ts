@@ -48,6 +48,10 @@ export interface CopyResult {
   migrated: number;
 }
 
+export function noneCopied(): CopyResult {
+  return { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+}
+
 /** Collections longer than this are copied in pieces, so no single command blocks the source for long. */
 export const BIG_ELEMENTS = 5000;
 /** Only keys whose MEMORY USAGE is over this are asked for their type and length. */
@@ -77,7 +81,7 @@ type ReadItem = [0] | [1, Buffer, number] | [2, Buffer, number, number] | [3, nu
  * CLIENT PAUSE WRITE).
  */
 export async function copyKeys(src: Redis, dst: Redis, keys: Buffer[], tmpPrefix: string, migrate: MigrateTarget | null = null): Promise<CopyResult> {
-  const r: CopyResult = { copied: 0, deleted: 0, bytes: 0, bigKeys: 0, migrated: 0 };
+  const r = noneCopied();
   if (keys.length === 0) return r;
   const items = (await src.callBuffer('EVAL_RO', READ_SCRIPT, keys.length, ...keys, String(BIG_BYTES), String(BIG_ELEMENTS), migrate ? '1' : '0')) as ReadItem[];
   const p = dst.pipeline();
