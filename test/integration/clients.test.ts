@@ -181,7 +181,14 @@ describe('client matrix through the real proxy', () => {
   });
 
   it('with the documented settings every client does SET/GET, a pipeline, MSET/MGET across shards, SUNION on hash-tagged keys, and rides through a kill -9 of a master', async () => {
-    const rs = CLIENTS.map((c) => run(c, 'works', BASE + 30, jobFile));
+    // The clients run at once: each gets hash-tagged keys of its own, or one's DEL could land between another's
+    // SADDs and its SUNION (seen once: ['x'] instead of ['x', 'y']).
+    const rs = CLIENTS.map((c, i) => {
+      const own = join(s.dir, `job-${i}.json`);
+      const basic = { ...(job.basic as Record<string, unknown>), tagged: [`matrix:{u42-${i}}:a`, `matrix:{u42-${i}}:b`] };
+      writeFileSync(own, JSON.stringify({ ...job, basic }));
+      return run(c, 'works', BASE + 30, own);
+    });
     running.push(...rs);
     const okOn = (r: Running, shard: 'A' | 'B', after = 0) => r.lines.filter((l) => l.s === shard && l.ok && l.t! > after).length;
     const state = () => rs.map((r) => `${r.spec.name}: ${okOn(r, 'A')}/${okOn(r, 'B')} ok, exit ${r.child.exitCode}, last ${JSON.stringify(r.lines.at(-1))}, stderr ${r.stderr.slice(-400)}`).join('\n');
