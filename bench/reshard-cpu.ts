@@ -19,11 +19,13 @@ let out = '';
 
 /** Which part of the stack a process is, from its command line (the bench stack's fixed port layout). */
 function partOf(pid: number, cmd: string): string {
-  if (pid === child.pid) return 'node (the copy, and the clients\' worker thread)';
+  if (pid === child.pid) return 'node, main thread (the copy)';
   const exe = cmd.split(' ')[0]!.split('/').pop()!;
   if (exe === 'nutcracker' || exe === 'haproxy') return 'nutcracker + HAProxy (the client load)';
   if (exe === 'redis-sentinel' || cmd.includes('[sentinel]')) return 'sentinels';
-  if (cmd.includes('redis-rdb')) return 'the replicas\' forks writing the snapshots';
+  if (cmd.includes('redis-rdb-to-slaves')) return 'the replicas\' forks writing the snapshots';
+  // Redis's default `save` policy (60 s / 10000 changes): a periodic BGSAVE fork, the reshard's writes count too.
+  if (cmd.includes('redis-rdb-bgsave') || cmd.includes('redis-aof-rewrite')) return 'periodic BGSAVE / AOF rewrite forks';
   if (exe === 'redis-server') {
     const port = Number(/:([0-9]+)/.exec(cmd)?.[1] ?? NaN);
     return `shard ${port - base < 10 ? 's1' : port - base < 20 ? 's2' : 's3'}'s instances`;
@@ -40,8 +42,19 @@ function sample(): void {
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0').join(' ').trim();
       const mine = pid === child.pid || cmd.includes('redis-shard-bench-reshard-') || readlinkSync(`/proc/${d}/cwd`).includes('redis-shard-bench-reshard-');
       if (!mine) continue;
-      const f = readFileSync(`/proc/${d}/stat`, 'latin1').split(') ')[1]!.split(' ');
-      cpu.set(pid, { part: partOf(pid, cmd), secs: (Number(f[11]) + Number(f[12])) / TICK });
+      const secsOf = (stat: string) => {
+        const f = readFileSync(stat, 'latin1').split(') ')[1]!.split(' ');
+        return (Number(f[11]) + Number(f[12])) / TICK;
+      };
+      const all = secsOf(`/proc/${d}/stat`);
+      if (pid === child.pid) {
+        // The main thread apart from the rest: the clients' worker thread, V8's GC helpers, libuv's pool.
+        const main = secsOf(`/proc/${d}/task/${d}/stat`);
+        cpu.set(pid, { part: partOf(pid, cmd), secs: main });
+        cpu.set(-pid, { part: 'node, other threads (the clients\' worker, GC helpers)', secs: all - main });
+      } else {
+        cpu.set(pid, { part: partOf(pid, cmd), secs: all });
+      }
     } catch {
       // gone meanwhile
     }

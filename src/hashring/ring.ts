@@ -40,10 +40,13 @@ export interface Ring {
   readonly order: readonly number[];
   /** Ketama points of each server in the order given (modula: its weight; random: 1). */
   readonly points: readonly number[];
-  /** Index, in the order given, of the server twemproxy sends this key to. Throws for `random`. */
-  locate(key: Uint8Array): number;
+  /**
+   * Index, in the order given, of the server twemproxy sends this key to. Throws for `random`. The key is
+   * `key[start, end)` (all of it by default): a reader of a buffer of many keys asks without a view per key.
+   */
+  locate(key: Uint8Array, start?: number, end?: number): number;
   /** The value twemproxy dispatches on: the hash of the tag or the whole key, 0 for an empty one. */
-  keyHash(key: Uint8Array): number;
+  keyHash(key: Uint8Array, start?: number, end?: number): number;
   /** Predicted fraction of the key space each server gets, in the order given. */
   share(): number[];
 }
@@ -100,18 +103,17 @@ export function buildRing(opts: RingOptions): Ring {
 
   /** The value twemproxy dispatches on. Locals, not shared state, keep it allocation-free and fast. */
   const keyHash = tagged
-    ? (key: Uint8Array): number => {
+    ? (key: Uint8Array, start = 0, end = key.length): number => {
         // Plain loops: Buffer#indexOf goes through a native call that costs more than the scan.
-        const n = key.length;
-        let a = 0;
-        while (a < n && key[a] !== tag0) a++;
+        let a = start;
+        while (a < end && key[a] !== tag0) a++;
         let b = a + 1;
-        while (b < n && key[b] !== tag1) b++;
+        while (b < end && key[b] !== tag1) b++;
         // An empty tag ("{}") or a missing closing character leaves the whole key hashed.
-        if (b < n && b > a + 1) return hashFn(key, a + 1, b);
-        return n === 0 ? 0 : hashFn(key, 0, n);
+        if (b < end && b > a + 1) return hashFn(key, a + 1, b);
+        return end === start ? 0 : hashFn(key, start, end);
       }
-    : (key: Uint8Array): number => (key.length === 0 ? 0 : hashFn(key, 0, key.length));
+    : (key: Uint8Array, start = 0, end = key.length): number => (end === start ? 0 : hashFn(key, start, end));
 
   const weights = order.map((i) => servers[i]!.weight);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
@@ -125,7 +127,7 @@ export function buildRing(opts: RingOptions): Ring {
     if (values.length === 0) throw new RingConfigError('servers: the weights leave no ketama points at all');
     const locate = single
       ? () => 0
-      : (key: Uint8Array): number => owners[index.search(keyHash(key))]!;
+      : (key: Uint8Array, start = 0, end = key.length): number => owners[index.search(keyHash(key, start, end))]!;
     return { ...base, points: c.counts, locate, share: () => (single ? [1] : ketamaShare(c, servers.length)) };
   }
 
@@ -136,7 +138,7 @@ export function buildRing(opts: RingOptions): Ring {
     for (const i of order) for (let w = 0; w < servers[i]!.weight; w++) slots[at++] = i;
     const locate = single
       ? () => 0
-      : (key: Uint8Array): number => slots[keyHash(key) % totalWeight]!;
+      : (key: Uint8Array, start = 0, end = key.length): number => slots[keyHash(key, start, end) % totalWeight]!;
     return {
       ...base,
       points: servers.map((s) => s.weight),

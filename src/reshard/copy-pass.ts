@@ -1,6 +1,6 @@
 import { mustParseAddress } from '../topology/index.js';
 import { copyKeys, noneCopied, scanAll, scanPipelined, type MigrateTarget } from './copy.js';
-import { RdbUnsupported } from './rdb-reader.js';
+import { entryKey, RdbUnsupported } from './rdb-reader.js';
 import { readSnapshot } from './rdb-sync.js';
 import { RestoreWriter } from './restore-writer.js';
 import { snapshotReplica, withSnapshotSettings } from './snapshot-source.js';
@@ -149,11 +149,11 @@ export class CopyPhase extends RunnerSession {
       const { bytes } = await withSnapshotSettings(replica, this.deps.password, () =>
         readSnapshot(replica, this.deps.password, 30_000, (e, version) => {
           if (e.db !== this.db) return;
-          const to = this.place.newOwner(e.key);
+          const to = this.place.newOwner(e.keyBuf, e.keyStart, e.keyEnd);
           if (to === source) return;
           const w = writers.get(to);
           if (w === undefined || e.end - e.start > SNAPSHOT_BIG_BYTES) {
-            deferred.push(Buffer.from(e.key));
+            deferred.push(entryKey(e));
             return;
           }
           r.bytes += w.addEntry(e, version, now);

@@ -9,10 +9,16 @@ import { lzfDecompress } from './lzf.js';
  */
 export class RdbUnsupported extends Error {}
 
-/** Valid only during the callback that gets it: `key` and `source` may be views into the reader's buffer. */
+/**
+ * One key of the RDB. Valid only during the callback that gets it: the reader passes the same object each time, and
+ * `keyBuf` and `source` may be its own buffer (a view per key would cost more than reading the key).
+ */
 export interface RdbEntry {
   db: number;
-  key: Buffer;
+  /** The key's bytes are `keyBuf[keyStart, keyEnd)`: the reader's buffer, or a decoded copy (integer or LZF key). */
+  keyBuf: Buffer;
+  keyStart: number;
+  keyEnd: number;
   /** Absolute expiry in ms, or -1. */
   expireMs: number;
   /** The RDB value type byte (the first byte of a DUMP payload). */
@@ -21,6 +27,11 @@ export interface RdbEntry {
   source: Buffer;
   start: number;
   end: number;
+}
+
+/** The key of an entry as a Buffer of its own (kept after the callback). */
+export function entryKey(e: RdbEntry): Buffer {
+  return Buffer.from(e.keyBuf.subarray(e.keyStart, e.keyEnd));
 }
 
 /** Not enough bytes buffered for the item being read: read again from its start once more arrive. */
@@ -32,10 +43,13 @@ export class RdbReader {
   /** The RDB format version from the header (a DUMP payload carries it). */
   version = -1;
   done = false;
-  private buf: Buffer = Buffer.alloc(0);
+  /**
+   * The bytes fed and not yet read are `buf[pos, filled)`. One buffer, grown when an item does not fit and reused
+   * otherwise: a buffer per chunk would make the garbage collector's helper threads cost more than the reading.
+   */
+  private buf: Buffer = Buffer.allocUnsafe(256 * 1024);
+  private filled = 0;
   private pos = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   /**
    * Bytes that must be buffered (from `pos`) before trying again after INCOMPLETE: any more for a small item, twice
    * as many for a big one (read again from its start each time, so doubling keeps a big value O(n)).
@@ -44,6 +58,10 @@ export class RdbReader {
   private db = 0;
   private expire = -1;
   private p = 0;
+  /** What the last `lenOrEnc` read: a length (`enc` -1), or a string encoding (`enc` 0-3). Fields, not an object per call. */
+  private lenN = 0;
+  private lenEnc = -1;
+  private readonly entry: RdbEntry = { db: 0, keyBuf: Buffer.alloc(0), keyStart: 0, keyEnd: 0, expireMs: -1, type: 0, source: Buffer.alloc(0), start: 0, end: 0 };
 
   /**
    * Feeds the next bytes; `each` is called for every key completed. Returns the bytes after the RDB's end once it
@@ -51,13 +69,8 @@ export class RdbReader {
    */
   push(chunk: Buffer, each: (e: RdbEntry) => void, final = false): Buffer | null {
     if (this.done) return chunk;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (!final && this.buf.length - this.pos + this.pendingBytes < this.need) return null;
-    this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.pending]);
-    this.pos = 0;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.append(chunk);
+    if (!final && this.filled - this.pos < this.need) return null;
     this.need = 0;
     while (!this.done) {
       this.p = this.pos;
@@ -65,13 +78,28 @@ export class RdbReader {
         this.item(each);
       } catch (e) {
         if (e !== INCOMPLETE) throw e;
-        const have = this.buf.length - this.pos;
+        const have = this.filled - this.pos;
         this.need = have < 64 * 1024 ? have + 1 : 2 * have;
         return null;
       }
       this.pos = this.p;
     }
-    return this.buf.subarray(this.pos);
+    return Buffer.from(this.buf.subarray(this.pos, this.filled));
+  }
+
+  /** `chunk` copied after the unread bytes (the caller may reuse it at once). */
+  private append(chunk: Buffer): void {
+    if (this.pos > 0) {
+      this.buf.copyWithin(0, this.pos, this.filled);
+      this.filled -= this.pos;
+      this.pos = 0;
+    }
+    if (this.filled + chunk.length > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.filled + chunk.length));
+      this.buf.copy(grown, 0, 0, this.filled);
+      this.buf = grown;
+    }
+    this.filled += chunk.copy(this.buf, this.filled);
   }
 
   private item(each: (e: RdbEntry) => void): void {
@@ -126,12 +154,28 @@ export class RdbReader {
       case OP.MODULE_AUX:
         throw new RdbUnsupported(`RDB opcode ${type}`);
     }
-    const key = this.readString();
+    const keyAt = this.p;
+    this.skipString();
+    const e = this.entry;
+    if (this.lenEnc < 0) {
+      e.keyBuf = this.buf;
+      e.keyStart = this.p - this.lenN;
+      e.keyEnd = this.p;
+    } else {
+      e.keyBuf = rdbStringAt(this.buf, keyAt);
+      e.keyStart = 0;
+      e.keyEnd = e.keyBuf.length;
+    }
     const start = this.p;
     this.skipValue(type);
-    const expireMs = this.expire;
+    e.db = this.db;
+    e.expireMs = this.expire;
+    e.type = type;
+    e.source = this.buf;
+    e.start = start;
+    e.end = this.p;
     this.expire = -1;
-    each({ db: this.db, key, expireMs, type, source: this.buf, start, end: this.p });
+    each(e);
   }
 
   /** Steps over a value of one of the types Redis 7.0 writes (rdbSaveObject). */
@@ -198,7 +242,7 @@ export class RdbReader {
   }
 
   private have(n: number): void {
-    if (this.p + n > this.buf.length) throw INCOMPLETE;
+    if (this.p + n > this.filled) throw INCOMPLETE;
   }
 
   private skip(n: number): void {
@@ -208,38 +252,75 @@ export class RdbReader {
 
   /** A length (rdbLoadLen); an encoded-value marker here is malformed. */
   private len(): number {
-    const r = this.lenOrEnc();
-    if (r.enc >= 0) throw new Error(`RDB: an encoded value where a length was expected at byte ${this.p}`);
-    return r.n;
+    this.lenOrEnc();
+    if (this.lenEnc >= 0) throw new Error(`RDB: an encoded value where a length was expected at byte ${this.p}`);
+    return this.lenN;
   }
 
-  private lenOrEnc(): { n: number; enc: number } {
+  /** Reads a length or a string-encoding marker into `lenN` / `lenEnc` (rdbLoadLen; the same rule as `lengthAt`). */
+  private lenOrEnc(): void {
     this.have(1);
-    this.have(lengthBytes(this.buf[this.p]!));
-    const r = lengthAt(this.buf, this.p);
-    this.p = r.next;
-    return r;
+    const b = this.buf;
+    const first = b[this.p]!;
+    switch (first >> 6) {
+      case 0:
+        this.lenN = first & 0x3f;
+        this.lenEnc = -1;
+        this.p += 1;
+        return;
+      case 1:
+        this.have(2);
+        this.lenN = ((first & 0x3f) << 8) | b[this.p + 1]!;
+        this.lenEnc = -1;
+        this.p += 2;
+        return;
+      case 2: {
+        const r = (this.have(lengthBytes(first)), lengthAt(b, this.p));
+        this.lenN = r.n;
+        this.lenEnc = -1;
+        this.p = r.next;
+        return;
+      }
+      default:
+        this.lenN = 0;
+        this.lenEnc = first & 0x3f;
+        this.p += 1;
+    }
   }
 
+  /** Steps over a string; after it, a plain one's bytes are the `lenN` before `p` (`lenEnc` -1). */
   private skipString(): void {
-    const r = this.lenOrEnc();
-    if (r.enc < 0) return this.skip(r.n);
-    if (r.enc === 0) return this.skip(1);
-    if (r.enc === 1) return this.skip(2);
-    if (r.enc === 2) return this.skip(4);
-    if (r.enc === 3) {
+    this.lenOrEnc();
+    const enc = this.lenEnc;
+    if (enc < 0) return this.skip(this.lenN);
+    if (enc === 0) return this.skip(1);
+    if (enc === 1) return this.skip(2);
+    if (enc === 2) return this.skip(4);
+    if (enc === 3) {
       const clen = this.len();
       this.len();
+      this.lenEnc = 3;
       return this.skip(clen);
     }
-    throw new Error(`RDB: unknown string encoding ${r.enc}`);
+    throw new Error(`RDB: unknown string encoding ${enc}`);
   }
+}
 
-  /** A string as its bytes (integers as decimal text, LZF expanded): key names. A view into the buffer when stored plain. */
-  private readString(): Buffer {
-    const start = this.p;
-    this.skipString();
-    return rdbStringAt(this.buf, start);
+/**
+ * Where the bytes of a plainly stored RDB string at `at` begin (they run to the string's end), or -1 when it is
+ * an integer or LZF encoding (read it with `rdbStringAt`).
+ */
+export function plainStringStart(buf: Buffer, at: number): number {
+  const first = buf[at]!;
+  switch (first >> 6) {
+    case 0:
+      return at + 1;
+    case 1:
+      return at + 2;
+    case 2:
+      return at + lengthBytes(first);
+    default:
+      return -1;
   }
 }
 

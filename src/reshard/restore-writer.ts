@@ -3,11 +3,19 @@ import { once } from 'node:events';
 import { encodeCommand } from '../engine/index.js';
 import { mustParseAddress } from '../topology/index.js';
 import { writeCrc64 } from './crc64.js';
-import { rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
+import { plainStringStart, rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
 
 const SEGMENT = 1 << 20;
+/**
+ * Strings without an expiry go as MSET of up to this many keys (and MSET_BYTES): one command costs the destination
+ * and each of its replicas about half as much per key as a SET each (3.6 against 6.9 us of CPU per key for a master
+ * and two replicas, measured on Redis 7.0.15). An MSET of 128 small keys runs in well under a millisecond.
+ */
+const MSET_KEYS = 128;
+const MSET_BYTES = 64 * 1024;
 const HEAD = Buffer.from('*6\r\n$7\r\nRESTORE\r\n');
 const SET = Buffer.from('$3\r\nSET\r\n');
+const MSET = Buffer.from('$4\r\nMSET\r\n');
 const PXAT = Buffer.from('$4\r\nPXAT\r\n');
 
 /** `*n\r\n` or `$n\r\n` at `at`; returns the position after it. */
@@ -29,10 +37,20 @@ function digits(b: Buffer, at: number, n: number): number {
   return at + s.length;
 }
 
+/** `src[start, end)` copied to `b` at `at`; returns the position after it. */
+function copyBytes(b: Buffer, at: number, src: Buffer, start: number, end: number): number {
+  // Most keys and small values are a few dozen bytes: a loop costs less than Buffer#copy's native call.
+  if (end - start < 64) {
+    for (let i = start; i < end; i++) b[at++] = src[i]!;
+    return at;
+  }
+  return at + src.copy(b, at, start, end);
+}
+
 /** A bulk string of `src[start, end)`. */
 function bulk(b: Buffer, at: number, src: Buffer, start: number, end: number): number {
   at = header(b, at, 36, end - start);
-  at += src.copy(b, at, start, end);
+  at = copyBytes(b, at, src, start, end);
   b[at++] = 13;
   b[at++] = 10;
   return at;
@@ -62,6 +80,10 @@ export class RestoreWriter {
   /** `cur[start, at)` is queued and not yet handed to the socket; `cur[0, start)` is, and must not be reused. */
   private start = 0;
   private at = 0;
+  /** Key/value pairs of the MSET being gathered (`msetKeys` of them in `mset[0, msetAt)`). */
+  private readonly mset = Buffer.allocUnsafe(MSET_BYTES);
+  private msetAt = 0;
+  private msetKeys = 0;
   private sent = 0;
   private acked = 0;
   /** Inside a reply line that began in an earlier chunk; its text so far when it is an error line. */
@@ -99,47 +121,85 @@ export class RestoreWriter {
   }
 
   /**
-   * Queues one key read from an RDB: a string as SET (with PXAT, its absolute expiry), which costs the destination
-   * and each of its replicas less than half of a RESTORE; any other value as RESTORE. A string whose expiry has
-   * passed goes as RESTORE too, which removes the key (SET would store it, expired). Returns the bytes sent.
+   * Queues one key read from an RDB: a string as SET (with PXAT, its absolute expiry) or, without an expiry, in an
+   * MSET; a string costs the destination and each of its replicas less than half of a RESTORE. Any other value goes
+   * as RESTORE. A string whose expiry has passed goes as RESTORE too, which removes the key (SET would store it,
+   * expired). Returns the bytes sent.
    */
   addEntry(e: RdbEntry, rdbVersion: number, now: number): number {
-    if (e.type !== 0 || (e.expireMs !== -1 && e.expireMs <= now)) return this.add(e.key, e.expireMs, e.type, rdbVersion, e.source, e.start, e.end);
-    return this.addSet(e.key, rdbStringAt(e.source, e.start), e.expireMs);
+    if (e.type !== 0 || (e.expireMs !== -1 && e.expireMs <= now)) {
+      return this.add(e.keyBuf, e.keyStart, e.keyEnd, e.expireMs, e.type, rdbVersion, e.source, e.start, e.end);
+    }
+    const plain = plainStringStart(e.source, e.start);
+    if (plain >= 0) return this.addString(e.keyBuf, e.keyStart, e.keyEnd, e.source, plain, e.end, e.expireMs);
+    const v = rdbStringAt(e.source, e.start);
+    return this.addString(e.keyBuf, e.keyStart, e.keyEnd, v, 0, v.length, e.expireMs);
   }
 
-  /** Queues SET key value [PXAT expireMs]. */
+  /** Queues SET key value [PXAT expireMs] (no expiry: a pair of an MSET). */
   addSet(key: Buffer, value: Buffer, expireMs: number): number {
+    return this.addString(key, 0, key.length, value, 0, value.length, expireMs);
+  }
+
+  private addString(kb: Buffer, ks: number, ke: number, vb: Buffer, vs: number, ve: number, expireMs: number): number {
+    const size = 32 + (ke - ks) + (ve - vs);
+    if (expireMs > 0 || size > MSET_BYTES) return this.addSetCommand(kb, ks, ke, vb, vs, ve, expireMs);
+    if (this.msetAt + size > MSET_BYTES) this.flushMset();
+    let at = bulk(this.mset, this.msetAt, kb, ks, ke);
+    at = bulk(this.mset, at, vb, vs, ve);
+    this.msetAt = at;
+    if (++this.msetKeys === MSET_KEYS) this.flushMset();
+    return (ke - ks) + (ve - vs);
+  }
+
+  private addSetCommand(kb: Buffer, ks: number, ke: number, vb: Buffer, vs: number, ve: number, expireMs: number): number {
     const pxat = expireMs > 0;
-    this.reserve(64 + key.length + value.length);
+    this.reserve(64 + (ke - ks) + (ve - vs));
     const b = this.cur;
     let at = this.at;
     at = header(b, at, 42 /* '*' */, pxat ? 5 : 3);
     at += SET.copy(b, at);
-    at = bulk(b, at, key, 0, key.length);
-    at = bulk(b, at, value, 0, value.length);
+    at = bulk(b, at, kb, ks, ke);
+    at = bulk(b, at, vb, vs, ve);
     if (pxat) {
       at += PXAT.copy(b, at);
       at = bulkNumber(b, at, expireMs);
     }
     this.at = at;
     this.sent++;
-    return key.length + value.length;
+    return (ke - ks) + (ve - vs);
   }
 
-  /** Queues one RESTORE of a value read from an RDB (`src[start, end)`, of RDB `type`), checksummed as DUMP would. */
-  add(key: Buffer, expireMs: number, type: number, rdbVersion: number, src: Buffer, start: number, end: number): number {
+  /** The MSET gathered so far, queued as one command. */
+  private flushMset(): void {
+    if (this.msetKeys === 0) return;
+    this.reserve(32 + this.msetAt);
+    const b = this.cur;
+    let at = header(b, this.at, 42 /* '*' */, 1 + 2 * this.msetKeys);
+    at += MSET.copy(b, at);
+    at += this.mset.copy(b, at, 0, this.msetAt);
+    this.at = at;
+    this.sent++;
+    this.msetAt = 0;
+    this.msetKeys = 0;
+  }
+
+  /**
+   * Queues one RESTORE of a value read from an RDB (`src[start, end)`, of RDB `type`), checksummed as DUMP would;
+   * the key is `kb[ks, ke)`.
+   */
+  add(kb: Buffer, ks: number, ke: number, expireMs: number, type: number, rdbVersion: number, src: Buffer, start: number, end: number): number {
     const payloadLen = 1 + (end - start) + 2 + 8;
-    this.reserve(HEAD.length + 80 + key.length + payloadLen + TAIL.length);
+    this.reserve(HEAD.length + 80 + (ke - ks) + payloadLen + TAIL.length);
     const b = this.cur;
     let at = this.at;
     at += HEAD.copy(b, at);
-    at = bulk(b, at, key, 0, key.length);
+    at = bulk(b, at, kb, ks, ke);
     at = bulkNumber(b, at, expireMs > 0 ? expireMs : 0);
     at = header(b, at, 36 /* '$' */, payloadLen);
     const payloadAt = at;
     b[at++] = type;
-    at += src.copy(b, at, start, end);
+    at = copyBytes(b, at, src, start, end);
     b.writeUInt16LE(rdbVersion, at);
     at += 2;
     writeCrc64(b, payloadAt, at, b, at);
@@ -149,11 +209,12 @@ export class RestoreWriter {
     at += TAIL.copy(b, at);
     this.at = at;
     this.sent++;
-    return payloadLen + key.length;
+    return payloadLen + (ke - ks);
   }
 
   /** Writes what is queued and waits until at most `below` commands are unanswered; the first error reply throws. */
   async drain(below: number): Promise<void> {
+    this.flushMset();
     this.writeQueued();
     if (this.error) throw this.error;
     if (this.inFlight <= below) return;

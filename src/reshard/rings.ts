@@ -9,7 +9,8 @@ export interface Placement {
   oldRing: NutcrackerRing;
   newRing: NutcrackerRing;
   oldOwner(key: Uint8Array): string;
-  newOwner(key: Uint8Array): string;
+  /** The key is `key[start, end)`, all of it by default. */
+  newOwner(key: Uint8Array, start?: number, end?: number): string;
 }
 
 export function placement(oldYml: string, newYml: string, pool: string): Placement {
@@ -24,7 +25,7 @@ export function placement(oldYml: string, newYml: string, pool: string): Placeme
     oldRing,
     newRing,
     oldOwner: (k) => oldNames[oldRing.locate(k)]!,
-    newOwner: (k) => newNames[newRing.locate(k)]!,
+    newOwner: (k, start, end) => newNames[newRing.locate(k, start, end)]!,
   };
 }
 

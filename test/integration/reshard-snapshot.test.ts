@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Crc64 } from '../../src/reshard/crc64.js';
 import { openClient, waitFor } from '../../src/runtime/index.js';
-import { RdbReader, type RdbEntry } from '../../src/reshard/rdb-reader.js';
+import { entryKey, RdbReader, type RdbEntry } from '../../src/reshard/rdb-reader.js';
 import { readSnapshot } from '../../src/reshard/rdb-sync.js';
 import { RestoreWriter } from '../../src/reshard/restore-writer.js';
 
@@ -46,6 +47,8 @@ async function load(c: Redis): Promise<void> {
   p.set('str:int', '12345');
   p.set('str:neg', '-7');
   p.set('str:long', 'abcdefgh'.repeat(2000)); // LZF-compressed in the RDB
+  // Incompressible and bigger than the reader's first buffer (256 KB) and than an MSET (64 KB): it grows, SET alone.
+  p.set('str:huge', randomBytes(400_000));
   p.set('k'.repeat(200), 'a key name long and repetitive enough to be LZF-compressed');
   p.set('12345678', 'an integer-encoded key name');
   p.set('-42', 'a negative integer key name');
@@ -138,7 +141,7 @@ describe('snapshot copy: RDB read against Redis 7.0', () => {
   it('rebuilds every key as the exact DUMP payload, with its expiry and db, whatever the chunking', async () => {
     const seen = new Map<string, { db: number; expireMs: number; payload: string }>();
     const { bytes } = await readSnapshot(`127.0.0.1:${SRC}`, PASSWORD, 10_000, (e, version) => {
-      seen.set(`${e.db}:${e.key.toString('latin1')}`, { db: e.db, expireMs: e.expireMs, payload: payloadOf(e, version).toString('hex') });
+      seen.set(`${e.db}:${entryKey(e).toString('latin1')}`, { db: e.db, expireMs: e.expireMs, payload: payloadOf(e, version).toString('hex') });
     }, async () => {});
     expect(bytes).toBeGreaterThan(10_000);
     const keys = (await src.keysBuffer('*')) as Buffer[];
@@ -159,9 +162,10 @@ describe('snapshot copy: RDB read against Redis 7.0', () => {
     for (const size of [1, 7, 100, 4096, rdb.length]) {
       const reader = new RdbReader();
       const got = new Map<string, string>();
-      for (let at = 0; at < rdb.length && !reader.done; at += size) {
-        reader.push(rdb.subarray(at, at + size), (e) => got.set(`${e.db}:${e.key.toString('latin1')}`, payloadOf(e, reader.version).toString('hex')));
-      }
+      const each = (e: RdbEntry) => got.set(`${e.db}:${entryKey(e).toString('latin1')}`, payloadOf(e, reader.version).toString('hex'));
+      for (let at = 0; at < rdb.length && !reader.done; at += size) reader.push(rdb.subarray(at, at + size), each);
+      // The end of the stream, as readSnapshot says it when the connection closes: a big item waits for it.
+      if (!reader.done) reader.push(Buffer.alloc(0), each, true);
       expect(reader.done, `chunks of ${size}`).toBe(true);
       expect(got.size).toBe(seen.size);
       for (const [k, v] of got) expect(v, `${k} in chunks of ${size}`).toBe(seen.get(k)!.payload);
@@ -196,7 +200,7 @@ describe('snapshot copy: RDB read against Redis 7.0', () => {
     const w = await RestoreWriter.open(`127.0.0.1:${DST}`, PASSWORD, 0, 5000);
     try {
       const junk = Buffer.from('not an rdb value');
-      w.add(Buffer.from('junk'), -1, 0, 10, junk, 0, junk.length);
+      w.add(Buffer.from('junk'), 0, 4, -1, 0, 10, junk, 0, junk.length);
       await expect(w.drain(0)).rejects.toThrow(`RESTORE on 127.0.0.1:${DST}`);
     } finally {
       w.close();

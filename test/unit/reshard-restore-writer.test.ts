@@ -18,6 +18,31 @@ function fakeRedis(replies: (received: Buffer) => string[] | null): Promise<{ se
   });
 }
 
+/** The complete RESP arrays of bulk strings in `buf`, as text (latin1). */
+function commands(buf: Buffer): string[][] {
+  const out: string[][] = [];
+  let at = 0;
+  const line = (): string | null => {
+    const eol = buf.indexOf('\r\n', at);
+    if (eol < 0) return null;
+    const l = buf.toString('latin1', at, eol);
+    at = eol + 2;
+    return l;
+  };
+  for (;;) {
+    const head = line();
+    if (head === null) return out;
+    const args: string[] = [];
+    for (let n = Number(head.slice(1)); n > 0; n--) {
+      const len = line();
+      if (len === null || at + Number(len.slice(1)) + 2 > buf.length) return out;
+      args.push(buf.toString('latin1', at, at + Number(len.slice(1))));
+      at += Number(len.slice(1)) + 2;
+    }
+    out.push(args);
+  }
+}
+
 describe('RestoreWriter replies and commands', () => {
   let server: Server | null = null;
   afterEach(() => {
@@ -25,7 +50,7 @@ describe('RestoreWriter replies and commands', () => {
     server = null;
   });
 
-  it('writes SET [PXAT] and RESTORE as valid RESP and counts replies split anywhere', async () => {
+  it('writes MSET, SET PXAT and RESTORE as valid RESP and counts replies split anywhere', async () => {
     let answered = 0;
     const f = await fakeRedis((all) => {
       // One reply per command seen so far, in pieces cut mid-line.
@@ -39,15 +64,51 @@ describe('RestoreWriter replies and commands', () => {
     w.addSet(Buffer.from('k1'), Buffer.from('v1'), -1);
     w.addSet(Buffer.from('k2'), Buffer.from('value two'), 1_900_000_000_123);
     const value = Buffer.from([0x05, 0x01, 0x02]);
-    w.add(Buffer.from('k3'), -1, 0, 10, value, 0, value.length);
+    w.add(Buffer.from('k3'), 0, 2, -1, 0, 10, value, 0, value.length);
     await w.drain(0);
     expect(w.inFlight).toBe(0);
     const text = f.received().toString('latin1');
     expect(text.startsWith('*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n')).toBe(true);
-    expect(text).toContain('*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$2\r\nv1\r\n');
+    // A string without an expiry waits in an MSET, sent at the drain after the commands queued meanwhile.
+    expect(text).toContain('*3\r\n$4\r\nMSET\r\n$2\r\nk1\r\n$2\r\nv1\r\n');
     expect(text).toContain('*5\r\n$3\r\nSET\r\n$2\r\nk2\r\n$9\r\nvalue two\r\n$4\r\nPXAT\r\n$13\r\n1900000000123\r\n');
     // RESTORE k3 0 <type 0, the value, version 10 LE, 8 bytes of CRC> REPLACE ABSTTL
-    expect(text).toMatch(/\*6\r\n\$7\r\nRESTORE\r\n\$2\r\nk3\r\n\$1\r\n0\r\n\$14\r\n[^]{14}\r\n\$7\r\nREPLACE\r\n\$6\r\nABSTTL\r\n$/);
+    expect(text).toMatch(/\*6\r\n\$7\r\nRESTORE\r\n\$2\r\nk3\r\n\$1\r\n0\r\n\$14\r\n[^]{14}\r\n\$7\r\nREPLACE\r\n\$6\r\nABSTTL\r\n\*3\r\n\$4\r\nMSET/);
+    w.close();
+  });
+
+  it('gathers strings without an expiry into MSETs of at most 128 keys and 64 KB; a bigger pair goes as SET', async () => {
+    let answered = 0;
+    const f = await fakeRedis((all) => {
+      const n = commands(all).length;
+      const out: string[] = [];
+      for (; answered < n; answered++) out.push('+OK\r\n');
+      return out;
+    });
+    server = f.server;
+    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
+    const sent = new Map<string, string>();
+    for (let i = 0; i < 300; i++) {
+      // Keys 150 and 151 do not fit in one MSET's bytes; key 200 alone is over them.
+      const v = i === 150 || i === 151 ? 'a'.repeat(40_000) : i === 200 ? 'b'.repeat(70_000) : `value-${i}`;
+      sent.set(`key:${i}`, v);
+      w.addSet(Buffer.from(`key:${i}`), Buffer.from(v), -1);
+    }
+    await w.drain(0);
+    expect(w.inFlight).toBe(0);
+    const got = new Map<string, string>();
+    const msets = commands(f.received()).slice(1).map((c) => {
+      expect(c[0] === 'MSET' || (c[0] === 'SET' && c.length === 3)).toBe(true);
+      for (let j = 1; j < c.length; j += 2) got.set(c[j]!, c[j + 1]!);
+      return c;
+    });
+    expect(got).toEqual(sent);
+    // SET key:200 is written when queued; the MSET gathering meanwhile goes when full.
+    expect(msets.map((c) => (c[0] === 'SET' ? c[1] : (c.length - 1) / 2))).toEqual([128, 23, 'key:200', 128, 20]);
+    for (const c of msets.filter((x) => x[0] === 'MSET')) {
+      expect((c.length - 1) / 2).toBeLessThanOrEqual(128);
+      expect(c.slice(1).reduce((n, x) => n + x.length, 0)).toBeLessThanOrEqual(64 * 1024);
+    }
     w.close();
   });
 
@@ -62,7 +123,7 @@ describe('RestoreWriter replies and commands', () => {
     server = f.server;
     const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
     const v = Buffer.from('x');
-    w.add(Buffer.from('k'), -1, 0, 10, v, 0, 1);
+    w.add(Buffer.from('k'), 0, 1, -1, 0, 10, v, 0, 1);
     const e = await w.drain(0).then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(RdbUnsupported);
     expect((e as Error).message).toBe(`RESTORE on 127.0.0.1:${f.port}: ERR DUMP payload version or checksum are wrong`);
