@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { CheckFailedError } from '../errors.js';
 import { placement, type ReshardEvent } from '../reshard/index.js';
-import { down, redisClient, up } from '../runtime/index.js';
+import { down, redisClient, up, waitFor } from '../runtime/index.js';
 import { loadTopology, proxyPaths, type Topology } from '../topology/index.js';
 import type { LoadInput, LoadResult } from './bench-reshard-load.js';
 import { reshardRun } from './reshard.js';
@@ -96,14 +96,14 @@ export async function benchReshard(opts: BenchReshardOptions): Promise<BenchResh
     const loadSeconds = (performance.now() - t0) / 1000;
     opts.log(`loaded ${opts.keys} keys in ${loadSeconds.toFixed(1)} s`);
     const steps: ReshardStepFigures[] = [];
-    topo = describe([s1, s2, s3]);
-    steps.push(await step('2 -> 3 shards', topo, opts));
-    topo = describe([s1, s2]);
-    steps.push(await step('3 -> 2 shards', topo, opts));
-    if (opts.hashChange) {
-      topo = describe([s1, s2], 'murmur');
-      steps.push(await step('hash fnv1a_64 -> murmur', topo, opts));
-    }
+    const next = async (label: string, shards: Array<{ name: string }>, hash?: string) => {
+      await settleSaves(topo, opts.log);
+      topo = describe(shards, hash);
+      steps.push(await step(label, topo, opts));
+    };
+    await next('2 -> 3 shards', [s1, s2, s3]);
+    await next('3 -> 2 shards', [s1, s2]);
+    if (opts.hashChange) await next('hash fnv1a_64 -> murmur', [s1, s2], 'murmur');
     return { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?' }, mode: opts.mode, keys: opts.keys, clients: opts.clients, loadSeconds, steps };
   } finally {
     await down(everything).catch(() => {});
@@ -196,6 +196,30 @@ class ClientLoad {
     await this.worker.terminate();
     return r;
   }
+}
+
+/**
+ * A BGSAVE on every instance, waited for. Redis's default `save` policy (60 s and 10000 changes) would otherwise
+ * fork each instance at a time set by the previous step's writes (the load, or the keys a reshard wrote), often in
+ * the middle of the next copy: up to a core for a second or two, unrelated to the reshard being measured. A save
+ * just done puts the next periodic one a minute away.
+ */
+async function settleSaves(topo: Topology, log: (l: string) => void): Promise<void> {
+  const t0 = performance.now();
+  const addrs = topo.shards.flatMap((s) => s.instances);
+  await Promise.all(addrs.map(async (addr) => {
+    const c = redisClient(addr, null, { timeoutMs: 10_000 });
+    try {
+      await c.connect();
+      await c.bgsave().catch((e: Error) => {
+        if (!/in progress/i.test(e.message)) throw new Error(`${addr}: BGSAVE: ${e.message}`);
+      });
+      await waitFor(async () => /rdb_bgsave_in_progress:0/.test(await c.info('persistence')), { timeoutMs: 300_000, intervalMs: 100, what: `${addr} to finish its BGSAVE` });
+    } finally {
+      c.disconnect();
+    }
+  }));
+  log(`  BGSAVE on ${addrs.length} instances first, done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 async function step(label: string, topo: Topology, opts: BenchReshardOptions): Promise<ReshardStepFigures> {

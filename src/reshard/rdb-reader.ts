@@ -356,7 +356,7 @@ function lengthBytes(first: number): number {
  * The length or string-encoding marker at `at` of a buffer that holds all of it: `enc` -1 and the length `n`, or
  * the encoding (integer 0-2, LZF 3) of a string that follows; `next` is the byte after it.
  */
-function lengthAt(buf: Buffer, at: number): { n: number; enc: number; next: number } {
+export function lengthAt(buf: Buffer, at: number): { n: number; enc: number; next: number } {
   const first = buf[at]!;
   switch (first >> 6) {
     case 0:

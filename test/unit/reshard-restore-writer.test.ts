@@ -112,6 +112,32 @@ describe('RestoreWriter replies and commands', () => {
     w.close();
   });
 
+  it('a set of strings without an expiry goes as SADD after one DEL of its batch; with an expiry, as RESTORE', async () => {
+    let answered = 0;
+    const f = await fakeRedis((all) => {
+      const n = commands(all).length;
+      const out: string[] = [];
+      for (; answered < n; answered++) out.push(':1\r\n');
+      return out;
+    });
+    server = f.server;
+    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
+    // RDB type 2: 3 members: "a", 5 as an 8-bit integer, -300 as a 16-bit one.
+    const value = Buffer.from([0x03, 0x01, 0x61, 0xc0, 0x05, 0xc1, 0xd4, 0xfe]);
+    const key = Buffer.from('xset:1');
+    const entry = (k: Buffer, expireMs: number) => ({ db: 0, keyBuf: k, keyStart: 0, keyEnd: k.length, expireMs, type: 2, source: value, start: 0, end: value.length });
+    w.addEntry(entry(key, -1), 10, Date.now());
+    w.addEntry(entry(Buffer.from('xset:2'), -1), 10, Date.now());
+    w.addEntry(entry(Buffer.from('xset:ttl'), Date.now() + 60_000), 10, Date.now());
+    await w.drain(0);
+    expect(w.inFlight).toBe(0);
+    const got = commands(f.received()).slice(1);
+    expect(got[0]![0]).toBe('RESTORE');
+    expect(got[0]![1]).toBe('xset:ttl');
+    expect(got.slice(1)).toEqual([['DEL', 'xset:1', 'xset:2'], ['SADD', 'xset:1', 'a', '5', '-300'], ['SADD', 'xset:2', 'a', '5', '-300']]);
+    w.close();
+  });
+
   it('an error line split across chunks fails the drain with its text; a payload error is RdbUnsupported', async () => {
     let step = 0;
     const f = await fakeRedis((all) => {
