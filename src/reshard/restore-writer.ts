@@ -7,15 +7,15 @@ import { lengthAt, plainStringStart, rdbStringAt, RdbUnsupported, type RdbEntry 
 
 const SEGMENT = 1 << 20;
 /**
- * Strings without an expiry go as MSET of up to this many keys (and MSET_BYTES): one command costs the destination
- * and each of its replicas about half as much per key as a SET each (3.6 against 6.9 us of CPU per key for a master
- * and two replicas, measured on Redis 7.0.15). An MSET of 128 small keys runs in well under a millisecond.
+ * Strings without an expiry go as MSET of up to this many keys (and MSET_BYTES): it costs the destination and each
+ * of its replicas little more than half as much per key as a SET each (`npm run bench:dest-commands`). An MSET of
+ * 128 small keys runs in well under a millisecond.
  */
 const MSET_KEYS = 128;
 const MSET_BYTES = 64 * 1024;
 /**
  * A set kept as a hash table (RDB type 2: Redis 7.0 has no small encoding for a set of strings) costs a
- * destination and its two replicas 12.6 us of CPU as RESTORE, 8.5 as SADD of its members (Redis 7.0.15). Sets
+ * destination and its two replicas about 30% less CPU as SADD of its members than as RESTORE (bench:dest-commands). Sets
  * without an expiry and of up to SADD_MEMBERS members go as SADD, after one DEL of all the keys of a batch (a
  * copy from an earlier pass must not keep members the source no longer has).
  */
