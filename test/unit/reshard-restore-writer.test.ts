@@ -45,6 +45,18 @@ function commands(buf: Buffer): string[][] {
 
 describe('RestoreWriter replies and commands', () => {
   let server: Server | null = null;
+  /** A writer on a fake server that answers every complete command with `reply`. */
+  const writerOnFake = async (reply: string) => {
+    let answered = 0;
+    const f = await fakeRedis((all) => {
+      const n = commands(all).length;
+      const out: string[] = [];
+      for (; answered < n; answered++) out.push(reply);
+      return out;
+    });
+    server = f.server;
+    return { f, w: await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000) };
+  };
   afterEach(() => {
     server?.close();
     server = null;
@@ -78,15 +90,7 @@ describe('RestoreWriter replies and commands', () => {
   });
 
   it('gathers strings without an expiry into MSETs of at most 128 keys and 64 KB; a bigger pair goes as SET', async () => {
-    let answered = 0;
-    const f = await fakeRedis((all) => {
-      const n = commands(all).length;
-      const out: string[] = [];
-      for (; answered < n; answered++) out.push('+OK\r\n');
-      return out;
-    });
-    server = f.server;
-    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
+    const { f, w } = await writerOnFake('+OK\r\n');
     const sent = new Map<string, string>();
     for (let i = 0; i < 300; i++) {
       // Keys 150 and 151 do not fit in one MSET's bytes; key 200 alone is over them.
@@ -113,15 +117,7 @@ describe('RestoreWriter replies and commands', () => {
   });
 
   it('a set of strings without an expiry goes as SADD after one DEL of its batch; with an expiry, as RESTORE', async () => {
-    let answered = 0;
-    const f = await fakeRedis((all) => {
-      const n = commands(all).length;
-      const out: string[] = [];
-      for (; answered < n; answered++) out.push(':1\r\n');
-      return out;
-    });
-    server = f.server;
-    const w = await RestoreWriter.open(`127.0.0.1:${f.port}`, null, 0, 2000);
+    const { f, w } = await writerOnFake(':1\r\n');
     // RDB type 2: 3 members: "a", 5 as an 8-bit integer, -300 as a 16-bit one.
     const value = Buffer.from([0x03, 0x01, 0x61, 0xc0, 0x05, 0xc1, 0xd4, 0xfe]);
     const key = Buffer.from('xset:1');
