@@ -155,9 +155,9 @@ export class Workload {
   private readonly prefix: string;
 
   /** `prefix` keeps two workloads' keys apart (default "w:"); `readVia` reads through another proxy. */
-  constructor(addr: string, opts: { prefix?: string; readVia?: string } = {}) {
-    this.c = client(addr);
-    this.r = opts.readVia !== undefined ? client(opts.readVia) : this.c;
+  constructor(addr: string, opts: { prefix?: string; readVia?: string; password?: string | null } = {}) {
+    this.c = client(addr, opts.password ?? null);
+    this.r = opts.readVia !== undefined ? client(opts.readVia, opts.password ?? null) : this.c;
     this.prefix = opts.prefix ?? 'w:';
   }
 
@@ -248,10 +248,10 @@ export function haproxyPids(stateDir: string): number[] {
 
 /** The set-up every reshard test shares: 3,000 mixed keys through the proxy, then every master's keys snapshotted. */
 export async function loadAndSnapshot(s: TestStack): Promise<Map<string, { shard: string; fp: string }[]>> {
-  const proxy = client(s.topo.proxy.listen);
+  const proxy = client(s.topo.proxy.listen, readPassword(s.topo));
   await loadMixed(proxy, 3000, s.topo);
   proxy.disconnect();
-  return snapshot(proxyMasters(s.topo));
+  return snapshot(proxyMasters(s.topo), readPassword(s.topo));
 }
 
 export type ReshardJsonEvent = { type: string; [k: string]: unknown };
