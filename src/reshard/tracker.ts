@@ -125,10 +125,18 @@ export class DirtyTracker {
     const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
     this.rest = null;
     let at = 0;
-    while (at < buf.length) {
-      const next = this.oneReply(buf, at);
-      if (next < 0) break;
-      at = next;
+    try {
+      while (at < buf.length) {
+        const next = this.oneReply(buf, at);
+        if (next < 0) break;
+        at = next;
+      }
+    } catch (e) {
+      // Nothing after a reply we cannot read can be trusted: the subscription is lost, and the pass starts over.
+      this.lost = true;
+      this.sock?.destroy();
+      this.failWaiters(e as Error);
+      return;
     }
     if (at < buf.length) this.rest = Buffer.from(buf.subarray(at));
   }

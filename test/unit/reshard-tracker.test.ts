@@ -60,6 +60,15 @@ describe('DirtyTracker (raw keyspace subscription)', () => {
       await expect(barrier).rejects.toThrow('the keyspace subscription closed');
       expect(t.lost).toBe(true);
       t.close();
+
+      // A reply it cannot read (a RESP3 push here) loses the subscription instead of throwing out of the socket.
+      const u = new DirtyTracker('s2', '127.0.0.1:31722', null, 3, () => true);
+      await u.start();
+      const pending = u.barrier();
+      client!.write('>2\r\n$4\r\npong\r\n$0\r\n\r\n');
+      await expect(pending).rejects.toThrow('unexpected reply on the keyspace subscription');
+      expect(u.lost).toBe(true);
+      u.close();
     } finally {
       await new Promise<void>((r) => other.close(() => r()));
     }
