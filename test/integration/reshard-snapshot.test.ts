@@ -172,7 +172,7 @@ describe('snapshot copy: RDB read against Redis 7.0', () => {
     }
   }, 60_000);
 
-  it('RESTOREs them (strings: SET ... PXAT) through the writer: equal values and the same absolute expiry at the destination', async () => {
+  it('writes them through the writer (MSET, SET PXAT, DEL + SADD, RESTORE): equal values and the same absolute expiry at the destination', async () => {
     const w = await RestoreWriter.open(`127.0.0.1:${DST}`, PASSWORD, 0, 5000);
     let n = 0;
     try {
