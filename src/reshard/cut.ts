@@ -86,13 +86,12 @@ export class CutPhase extends CopyPhase {
           }
           texts.push(text);
         }
-        // Pause mode: keys written while the lock was taken and the new HAProxy started (up to a second on a loaded
-        // machine) are copied now, before the pause, so the drain inside it has only the last milliseconds' writes.
-        // (Proxy-stop mode drains with the proxy stopped and the sources unpaused: no pause to shorten.)
-        if (!proxyStop) {
-          await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
-          await this.drainOnce(false, true);
-        }
+        // Keys written while the lock was taken and the new HAProxy started (up to a second on a loaded machine) are
+        // copied now, before the pause, so the drain inside it has only the last milliseconds' writes. In proxy-stop
+        // mode the drain runs with the proxy stopped, which clients see as a stall just the same; and there every key
+        // the copy wrote to a shard was also an event on it, so this barrier is where the subscriptions catch up.
+        await Promise.all([...this.trackers.values()].map((t) => t.barrier()));
+        await this.drainOnce(false, true);
         pausedAt = performance.now();
         pausedAtEpoch = Date.now();
         await Promise.all(sources.map(({ c }) => c.call('CLIENT', 'PAUSE', String(budget), 'WRITE')));
