@@ -123,8 +123,9 @@ export class CopyPhase extends RunnerSession {
 
   /**
    * An unthrottled pass from a snapshot: a replica of the source (in sync with it since the keyspace subscription
-   * began) sends a full-sync RDB; every key that leaves the source goes straight from it to its new owner (a string
-   * as SET ... PXAT, anything else as RESTORE ... ABSTTL: the same absolute expiry). No command per key on the
+   * began) sends a full-sync RDB; every key that leaves the source goes straight from it to its new owner (strings
+   * as MSET or SET ... PXAT, sets of strings as SADD, anything else as RESTORE ... ABSTTL: the same absolute
+   * expiry; RestoreWriter.addEntry). No command per key on the
    * source and none of the data through a client library: the source's cost is the replica's fork. Keys written
    * meanwhile are dirty and copied again afterwards, as after a key-by-key pass. Values over SNAPSHOT_BIG_BYTES go
    * from the live source after. False when no replica is in sync (the caller goes key by key).

@@ -24,32 +24,3 @@ export function writeCrc64(buf: Uint8Array, start: number, end: number, out: Buf
   out.writeUInt32LE(lo >>> 0, at);
   out.writeUInt32LE(hi >>> 0, at + 4);
 }
-
-/** A running checksum: `update` over consecutive pieces equals one pass over their concatenation. */
-export class Crc64 {
-  private lo = 0;
-  private hi = 0;
-
-  update(buf: Uint8Array, start = 0, end = buf.length): this {
-    let lo = this.lo;
-    let hi = this.hi;
-    for (let i = start; i < end; i++) {
-      const idx = (lo ^ buf[i]!) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ TABLE_LO[idx]!;
-      hi = (hi >>> 8) ^ TABLE_HI[idx]!;
-    }
-    this.lo = lo >>> 0;
-    this.hi = hi >>> 0;
-    return this;
-  }
-
-  /** The 8 bytes as Redis writes them after a payload (little-endian). */
-  writeLE(out: Buffer, at: number): void {
-    out.writeUInt32LE(this.lo, at);
-    out.writeUInt32LE(this.hi, at + 4);
-  }
-
-  hex(): string {
-    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
-  }
-}

@@ -293,9 +293,7 @@ export class RdbReader {
     this.lenOrEnc();
     const enc = this.lenEnc;
     if (enc < 0) return this.skip(this.lenN);
-    if (enc === 0) return this.skip(1);
-    if (enc === 1) return this.skip(2);
-    if (enc === 2) return this.skip(4);
+    if (enc <= 2) return this.skip(RDB_INT_BYTES[enc]!);
     if (enc === 3) {
       const clen = this.len();
       this.len();
@@ -331,20 +329,21 @@ export function plainStringStart(buf: Buffer, at: number): number {
 export function rdbStringAt(buf: Buffer, at: number): Buffer {
   const r = lengthAt(buf, at);
   if (r.enc < 0) return buf.subarray(r.next, r.next + r.n);
-  switch (r.enc) {
-    case 0:
-      return Buffer.from(String(buf.readInt8(r.next)));
-    case 1:
-      return Buffer.from(String(buf.readInt16LE(r.next)));
-    case 2:
-      return Buffer.from(String(buf.readInt32LE(r.next)));
-    case 3: {
-      const compressed = lengthAt(buf, r.next);
-      const expanded = lengthAt(buf, compressed.next);
-      return lzfDecompress(buf.subarray(expanded.next, expanded.next + compressed.n), expanded.n);
-    }
+  if (r.enc <= 2) return Buffer.from(String(rdbIntAt(buf, r.enc, r.next)));
+  if (r.enc === 3) {
+    const compressed = lengthAt(buf, r.next);
+    const expanded = lengthAt(buf, compressed.next);
+    return lzfDecompress(buf.subarray(expanded.next, expanded.next + compressed.n), expanded.n);
   }
   throw new Error(`RDB: unknown string encoding ${r.enc}`);
+}
+
+/** Bytes of an integer-encoded RDB string, by encoding (0: int8, 1: int16, 2: int32). */
+export const RDB_INT_BYTES: readonly number[] = [1, 2, 4];
+
+/** The value of an integer-encoded RDB string (encoding `enc`, 0-2) whose bytes start at `at`. */
+export function rdbIntAt(buf: Buffer, enc: number, at: number): number {
+  return enc === 0 ? buf.readInt8(at) : enc === 1 ? buf.readInt16LE(at) : buf.readInt32LE(at);
 }
 
 /** How many bytes the length (or string-encoding marker) starting with `first` takes (rdbLoadLen). */

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { encodeCommand } from '../engine/index.js';
 import { mustParseAddress } from '../topology/index.js';
 import { writeCrc64 } from './crc64.js';
-import { lengthAt, plainStringStart, rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
+import { lengthAt, plainStringStart, RDB_INT_BYTES, rdbIntAt, rdbStringAt, RdbUnsupported, type RdbEntry } from './rdb-reader.js';
 
 const SEGMENT = 1 << 20;
 /**
@@ -15,7 +15,7 @@ const MSET_KEYS = 128;
 const MSET_BYTES = 64 * 1024;
 /**
  * A set kept as a hash table (RDB type 2: Redis 7.0 has no small encoding for a set of strings) costs a
- * destination and its two replicas about 30% less CPU as SADD of its members than as RESTORE (bench:dest-commands). Sets
+ * destination and its two replicas less CPU as SADD of its members than as RESTORE (bench:dest-commands). Sets
  * without an expiry and of up to SADD_MEMBERS members go as SADD, after one DEL of all the keys of a batch (a
  * copy from an earlier pass must not keep members the source no longer has).
  */
@@ -43,7 +43,11 @@ function digits(b: Buffer, at: number, n: number): number {
     b[at] = 48 + n;
     return at + 1;
   }
-  const s = String(n);
+  return ascii(b, at, String(n));
+}
+
+/** The characters of `s` (ASCII) at `at`; returns the position after them. */
+function ascii(b: Buffer, at: number, s: string): number {
   for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
   return at + s.length;
 }
@@ -71,8 +75,7 @@ function bulk(b: Buffer, at: number, src: Buffer, start: number, end: number): n
 function bulkNumber(b: Buffer, at: number, n: number): number {
   const s = String(n);
   at = header(b, at, 36, s.length);
-  for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
-  at += s.length;
+  at = ascii(b, at, s);
   b[at++] = 13;
   b[at++] = 10;
   return at;
@@ -214,15 +217,9 @@ export class RestoreWriter {
       if (m.enc < 0) {
         at = bulk(b, at, src, m.next, m.next + m.n);
         p = m.next + m.n;
-      } else if (m.enc === 0) {
-        at = bulkNumber(b, at, src.readInt8(m.next));
-        p = m.next + 1;
-      } else if (m.enc === 1) {
-        at = bulkNumber(b, at, src.readInt16LE(m.next));
-        p = m.next + 2;
-      } else if (m.enc === 2) {
-        at = bulkNumber(b, at, src.readInt32LE(m.next));
-        p = m.next + 4;
+      } else if (m.enc <= 2) {
+        at = bulkNumber(b, at, rdbIntAt(src, m.enc, m.next));
+        p = m.next + RDB_INT_BYTES[m.enc]!;
       } else {
         return -1; // LZF (the command written so far is dropped: saddAt is not moved)
       }
