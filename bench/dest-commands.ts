@@ -10,6 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../src/runtime/index.js';
+import { sendPipelined } from './pipelined.js';
 
 const TICK = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
 const base = Number(process.argv[2] ?? '25960');
@@ -27,31 +29,8 @@ const resp = (args: Array<string | Buffer>): Buffer => {
   return Buffer.concat(parts);
 };
 const cli = (port: number, ...args: string[]): string => spawnSync('redis-cli', ['-p', String(port), ...args]).stdout.toString().trim();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 2400; i++) {
-    if (ok()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-/** Sends `data` holding `commands` commands and waits for as many reply lines (every reply here is one line). */
-function send(port: number, data: Buffer, commands: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    const got: Buffer[] = [];
-    let lines = 0;
-    s.on('error', reject);
-    s.on('data', (d: Buffer) => {
-      got.push(d);
-      for (const x of d) if (x === 10) lines++;
-      if (lines >= commands) {
-        s.destroy();
-        resolve(Buffer.concat(got));
-      }
-    });
-    s.write(data);
-  });
+  await waitFor(ok, { timeoutMs: 60_000, intervalMs: 25, what });
 }
 async function dump(port: number, key: string): Promise<Buffer> {
   const r = await new Promise<Buffer>((resolve, reject) => {
@@ -120,7 +99,7 @@ try {
     const data = Buffer.concat(bufs);
     const c0 = cpu();
     const t0 = performance.now();
-    const replies = await send(base, data, bufs.length);
+    const replies = await sendPipelined(base, data, bufs.length);
     if (replies.includes('-')) throw new Error(`${name}: an error reply: ${replies.toString('latin1').split('\r\n').find((l) => l.startsWith('-'))}`);
     await until(`${name} on the replicas`, () => [base, base + 1, base + 2].every((p) => cli(p, 'dbsize') === String(N)));
     const c1 = cpu();

@@ -9,10 +9,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeCommand } from '../src/engine/index.js';
 import type { RdbEntry } from '../src/reshard/rdb-reader.js';
+import { waitFor } from '../src/runtime/index.js';
+import { sendPipelined } from './pipelined.js';
 import type { RestoreWriter as Writer } from '../src/reshard/restore-writer.js';
 
 // The built code (npm run build), as `redis-shard reshard` runs it: through tsx the same functions ran ~1.7 times slower.
@@ -24,8 +27,8 @@ const port = Number(process.argv[2] ?? '25965');
 const dir = mkdtempSync(join(tmpdir(), 'redis-shard-bench-read-'));
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--rdbcompression', 'no'], { stdio: 'ignore' });
 try {
-  for (let i = 0; i < 200 && spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout.toString().trim() !== 'PONG'; i++) await new Promise((r) => setTimeout(r, 25));
-  const enc = (args: Array<string | number>) => `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('');
+  await waitFor(() => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout.toString().trim() === 'PONG', { timeoutMs: 5000, intervalMs: 25, what: `redis-server on ${port}` });
+  const enc = (args: Array<string | number>) => encodeCommand(args.map(String));
   const at = Date.now() + 3_600_000;
   let out = '';
   let commands = 0;
@@ -41,19 +44,7 @@ try {
       commands++;
     }
   }
-  await new Promise<void>((resolve, reject) => {
-    const s = connect(port, '127.0.0.1');
-    let lines = 0;
-    s.on('error', reject);
-    s.on('data', (d: Buffer) => {
-      for (const x of d) if (x === 10) lines++;
-      if (lines >= commands) {
-        s.destroy();
-        resolve();
-      }
-    });
-    s.write(out);
-  });
+  await sendPipelined(port, out, commands);
   const file = join(dir, 'snapshot.rdb');
   const got = spawnSync('redis-cli', ['-p', String(port), '--rdb', file]);
   if (got.status !== 0) throw new Error(`redis-cli --rdb: ${got.stderr.toString()}`);
